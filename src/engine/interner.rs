@@ -1,0 +1,53 @@
+//! SKU names to dense [`SkuId`]s and back.
+//!
+//! Looking a name up is one `DashMap` read; a new name takes the shard's write lock
+//! and then the id list's write lock, always in that order.
+
+use crate::limits::MAX_SKUS;
+use crate::model::SkuId;
+use crate::EngineError;
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use rustc_hash::FxBuildHasher;
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct SkuInterner {
+    ids: DashMap<Arc<str>, SkuId, FxBuildHasher>,
+    names: RwLock<Vec<Arc<str>>>,
+}
+
+impl SkuInterner {
+    pub fn get(&self, name: &str) -> Option<SkuId> {
+        self.ids.get(name).map(|entry| *entry)
+    }
+
+    /// The id of `name`, handing out the next one if it is new. The name must
+    /// already be validated.
+    pub fn intern(&self, name: &str) -> Result<SkuId, EngineError> {
+        if let Some(id) = self.get(name) {
+            return Ok(id);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        let entry = self.ids.entry(shared.clone());
+        if let dashmap::Entry::Occupied(existing) = &entry {
+            return Ok(*existing.get());
+        }
+        let mut names = self.names.write();
+        if names.len() >= MAX_SKUS {
+            return Err(EngineError::TooMany { what: "SKUs", count: names.len() + 1, limit: MAX_SKUS });
+        }
+        let id = SkuId(u32::try_from(names.len()).expect("MAX_SKUS fits in u32"));
+        names.push(shared);
+        entry.or_insert(id);
+        Ok(id)
+    }
+
+    pub fn name(&self, id: SkuId) -> Arc<str> {
+        self.names.read()[id.index()].clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.read().len()
+    }
+}

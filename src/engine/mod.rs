@@ -1,0 +1,143 @@
+//! The engine: the one API that the server, the log replay and the tests all call.
+//!
+//! It is a deterministic state machine over the stock table, the reservation table
+//! and the catalogue. Time comes in as an argument; there is no I/O and no clock.
+//! Every call either returns its outcome or refuses with an [`EngineError`] and
+//! changes nothing.
+
+mod catalogue_ops;
+mod error;
+mod interner;
+mod lifecycle;
+mod operation;
+mod queries;
+mod reservations;
+mod reserve;
+mod returns;
+mod stock_ops;
+mod stock_table;
+mod bulk;
+mod verify;
+
+pub use bulk::{BulkLoadOutcome, RowRejection};
+pub use error::{EngineError, ShortLine};
+pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
+pub use operation::{AdjustReason, Operation, Outcome};
+pub use queries::{
+    Availability, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability,
+};
+pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
+pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
+pub use returns::RestockRequest;
+pub use verify::{Finding, VerifyReport};
+
+use crate::model::{validate_id, Catalogue, IdKind, LocationId, SkuId};
+use arc_swap::ArcSwap;
+use interner::SkuInterner;
+use parking_lot::Mutex;
+use reservations::ReservationTable;
+use std::sync::Arc;
+use stock_table::StockTable;
+
+/// Settings an operator may change; every default is documented in README.md.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Shards of the stock table (rounded up to a power of two). More shards, less
+    /// contention between unrelated SKUs; each costs one cache line and one lock.
+    pub stock_shards: usize,
+    /// Shards of the reservation table (rounded up to a power of two).
+    pub reservation_shards: usize,
+    /// How long a fulfilled, released or expired reservation is remembered, so that
+    /// a late retry with its id returns the first outcome instead of reserving again.
+    pub idempotency_window_ms: u64,
+    /// Reservations remembered at once (live and within their window). A reserve
+    /// beyond it is refused with `ReservationCapacity`.
+    pub max_reservations: usize,
+    /// Deadlines (expiries and forgettings) one `expire_due` call processes at most,
+    /// so that a sweep's pause is bounded; the rest wait for the next call.
+    pub max_expiries_per_sweep: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            stock_shards: 1024,
+            reservation_shards: 256,
+            idempotency_window_ms: 24 * 60 * 60 * 1_000,
+            max_reservations: 10_000_000,
+            max_expiries_per_sweep: 100_000,
+        }
+    }
+}
+
+/// The in-memory inventory engine. Share it between threads behind an `Arc`.
+pub struct Engine {
+    config: EngineConfig,
+    /// Locations, channels and kits: read without a lock, replaced whole on change.
+    catalogue: ArcSwap<Catalogue>,
+    /// Serializes catalogue changes (readers never take it).
+    catalogue_writer: Mutex<()>,
+    skus: SkuInterner,
+    stock: StockTable,
+    reservations: ReservationTable,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineConfig::default())
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            stock: StockTable::new(config.stock_shards),
+            reservations: ReservationTable::new(config.reservation_shards),
+            catalogue: ArcSwap::from_pointee(Catalogue::default()),
+            catalogue_writer: Mutex::new(()),
+            skus: SkuInterner::default(),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The current catalogue; cheap, lock-free, and consistent for as long as it is held.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.load_full()
+    }
+
+    /// The client name of an interned SKU.
+    pub fn sku_name(&self, sku: SkuId) -> Arc<str> {
+        self.skus.name(sku)
+    }
+
+    /// The client name of a location id.
+    pub fn location_name(&self, location: LocationId) -> Option<Arc<str>> {
+        self.catalogue.load().location(location).map(|l| l.name.clone())
+    }
+
+    /// Resolves a SKU for a write to its positions, interning it if new. Kits have
+    /// no positions of their own, so writing to one is refused.
+    fn sku_for_write(&self, catalogue: &Catalogue, sku: &str, operation: &'static str) -> Result<SkuId, EngineError> {
+        validate_id(IdKind::Sku, sku)?;
+        let id = self.skus.intern(sku)?;
+        if catalogue.kit(id).is_some() {
+            return Err(EngineError::KitNotAllowed { sku: sku.to_owned(), operation });
+        }
+        Ok(id)
+    }
+
+    /// Resolves a SKU for a read; `None` if no write ever named it.
+    fn sku_for_read(&self, sku: &str) -> Result<Option<SkuId>, EngineError> {
+        validate_id(IdKind::Sku, sku)?;
+        Ok(self.skus.get(sku))
+    }
+
+    fn location_id(&self, catalogue: &Catalogue, location: &str) -> Result<LocationId, EngineError> {
+        validate_id(IdKind::Location, location)?;
+        catalogue.location_id(location).ok_or_else(|| EngineError::UnknownLocation(location.to_owned()))
+    }
+}

@@ -1,0 +1,159 @@
+//! The reservation table: every remembered reservation, sharded by id, with a
+//! deadline heap per shard so that expiry never scans all reservations.
+//!
+//! Lock order, everywhere: one reservation shard, then stock shards (ascending).
+//! Holding a reservation shard while reserving is what makes a retried request with
+//! the same id wait for the first one and then return its outcome.
+
+use crate::model::{HoldKind, LocationId, SkuId, Timestamp};
+use crossbeam_utils::CachePadded;
+use parking_lot::{Mutex, MutexGuard};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Where a reservation is in its lifecycle (see the domain notes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReservationState {
+    Held,
+    Committed,
+    Fulfilled,
+    Released,
+    Expired,
+}
+
+impl ReservationState {
+    /// A terminal reservation holds no stock and is only remembered for idempotency.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ReservationState::Fulfilled | ReservationState::Released | ReservationState::Expired)
+    }
+}
+
+/// One line as the client asked for it (the SKU may be a kit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestedLine {
+    pub sku: SkuId,
+    pub location: LocationId,
+    pub quantity: u32,
+}
+
+/// One held line: a component SKU at a location, and what became of its units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldLine {
+    pub sku: SkuId,
+    pub location: LocationId,
+    pub kind: HoldKind,
+    /// Units held when the reservation was made.
+    pub quantity: u32,
+    /// Units still held (counted in the position's `reserved`).
+    pub held: u32,
+    pub fulfilled: u32,
+    pub released: u32,
+    /// Fulfilled units that came back through `restock`.
+    pub returned: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: Arc<str>,
+    pub state: ReservationState,
+    pub created_at: Timestamp,
+    /// When a held reservation expires; `None` once committed or terminal.
+    pub expires_at: Option<Timestamp>,
+    /// The expiry the first outcome reported (the idempotent reply repeats it).
+    pub first_expires_at: Timestamp,
+    pub promise_by: Option<Timestamp>,
+    pub requested: Vec<RequestedLine>,
+    pub lines: Vec<HeldLine>,
+    /// When a terminal reservation is forgotten (its idempotency window ends).
+    pub forget_at: Option<Timestamp>,
+    /// Client ids of the partial fulfils, releases and returns already applied, so
+    /// that a retried step is not applied twice. At most `MAX_STEPS_PER_RESERVATION`.
+    pub applied_steps: Vec<Box<str>>,
+}
+
+impl Reservation {
+    /// Whether a held reservation's time to live has passed at `now`.
+    pub fn is_past_ttl(&self, now: Timestamp) -> bool {
+        self.state == ReservationState::Held && self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn held_units(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.held)).sum()
+    }
+}
+
+/// A moment at which a reservation must be looked at again: its TTL or its
+/// forgetting. Stale entries (after an extend or a commit) are skipped when popped.
+type Deadline = Reverse<(Timestamp, Arc<str>)>;
+
+#[derive(Default)]
+pub struct ReservationShard {
+    pub by_id: FxHashMap<Arc<str>, Reservation>,
+    deadlines: BinaryHeap<Deadline>,
+}
+
+impl ReservationShard {
+    pub fn schedule(&mut self, at: Timestamp, id: Arc<str>) {
+        self.deadlines.push(Reverse((at, id)));
+    }
+
+    /// Pops the next deadline due at or before `now`.
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, Arc<str>)> {
+        match self.deadlines.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.deadlines.pop().map(|Reverse(entry)| entry),
+            _ => None,
+        }
+    }
+
+    pub fn has_due(&self, now: Timestamp) -> bool {
+        self.deadlines.peek().is_some_and(|Reverse((at, _))| *at <= now)
+    }
+
+}
+
+pub struct ReservationTable {
+    shards: Box<[CachePadded<Mutex<ReservationShard>>]>,
+    hasher: FxBuildHasher,
+    /// Reservations remembered across all shards (held, committed or terminal).
+    remembered: AtomicUsize,
+}
+
+impl ReservationTable {
+    pub fn new(shard_count: usize) -> ReservationTable {
+        let shard_count = shard_count.max(1).next_power_of_two();
+        let shards = (0..shard_count).map(|_| CachePadded::new(Mutex::new(ReservationShard::default()))).collect();
+        ReservationTable { shards, hasher: FxBuildHasher, remembered: AtomicUsize::new(0) }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn lock_for(&self, id: &str) -> MutexGuard<'_, ReservationShard> {
+        let index = (self.hasher.hash_one(id) as usize) & (self.shards.len() - 1);
+        self.shards[index].lock()
+    }
+
+    pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, ReservationShard> {
+        self.shards[index].lock()
+    }
+
+    pub fn remembered(&self) -> usize {
+        self.remembered.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more remembered reservation unless that would pass `limit`.
+    pub fn try_count_new(&self, limit: usize) -> bool {
+        self.remembered
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .is_ok()
+    }
+
+    pub fn count_forgotten(&self) {
+        self.remembered.fetch_sub(1, Ordering::Relaxed);
+    }
+}

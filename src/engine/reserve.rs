@@ -1,0 +1,307 @@
+//! `reserve`: all-or-nothing holds on stock, idempotent by reservation id.
+
+use super::catalogue_ops::check_range;
+use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
+use super::{Engine, EngineError, ShortLine};
+use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
+use crate::model::{validate_id, Catalogue, HoldKind, IdKind, LocationId, SkuId, Timestamp};
+use crate::model::HoldCheck;
+use std::sync::Arc;
+
+/// One line of a reservation request, as a client names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReserveLine {
+    pub sku: String,
+    pub location: String,
+    pub quantity: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReserveRequest {
+    /// The client's id for the cart or order; retries reuse it.
+    pub id: String,
+    pub lines: Vec<ReserveLine>,
+    pub ttl_ms: u64,
+    /// Accept lines against incoming supply expected by this date (pre-orders).
+    pub promise_by: Option<Timestamp>,
+}
+
+/// One held line of a reservation: a (component) SKU at a location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReservedLine {
+    pub sku: SkuId,
+    pub location: LocationId,
+    pub quantity: u32,
+    pub kind: HoldKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReserveOutcome {
+    pub id: Arc<str>,
+    /// Kits expanded into their components; one line per (SKU, location).
+    pub lines: Vec<ReservedLine>,
+    pub expires_at: Timestamp,
+    /// True when this answers a retry: nothing was reserved by this call.
+    pub replayed: bool,
+    /// The reservation's state now (a replay may find it committed or expired).
+    pub state: ReservationState,
+}
+
+impl ReserveOutcome {
+    fn first(reservation: &Reservation, replayed: bool) -> ReserveOutcome {
+        ReserveOutcome {
+            id: reservation.id.clone(),
+            lines: reservation
+                .lines
+                .iter()
+                .map(|l| ReservedLine { sku: l.sku, location: l.location, quantity: l.quantity, kind: l.kind })
+                .collect(),
+            expires_at: reservation.first_expires_at,
+            replayed,
+            state: reservation.state,
+        }
+    }
+}
+
+/// The request with names resolved and kits expanded.
+struct ResolvedRequest {
+    requested: Vec<RequestedLine>,
+    /// One per (sku, location), in order of first appearance.
+    component_lines: Vec<(SkuId, LocationId, u32)>,
+    /// Lines whose SKU no write has ever named: nothing to hold there.
+    unknown: Vec<ShortLine>,
+    promise_by: Option<Timestamp>,
+}
+
+impl Engine {
+    /// Holds every line or none. A retry with the same id and lines returns the
+    /// first outcome; the same id with other lines is a `Conflict`.
+    pub fn reserve(&self, request: &ReserveRequest, now: Timestamp) -> Result<ReserveOutcome, EngineError> {
+        validate_request(request)?;
+        let catalogue = self.catalogue.load();
+        let resolved = self.resolve_request(&catalogue, request)?;
+        let mut shard = self.reservations.lock_for(&request.id);
+        if let Some(existing) = shard.by_id.get_mut(request.id.as_str()) {
+            if !same_request(existing, &resolved.requested, request.promise_by) {
+                return Err(EngineError::Conflict(request.id.clone()));
+            }
+            if existing.is_past_ttl(now) {
+                self.expire_reservation(existing, now);
+                let forget_at = existing.forget_at.expect("expiry sets forget_at");
+                let id = existing.id.clone();
+                shard.schedule(forget_at, id);
+            }
+            let existing = &shard.by_id[request.id.as_str()];
+            return Ok(ReserveOutcome::first(existing, true));
+        }
+        if !resolved.unknown.is_empty() {
+            return Err(EngineError::InsufficientStock(self.all_short_lines(&catalogue, &resolved)));
+        }
+        if !self.reservations.try_count_new(self.config.max_reservations) {
+            return Err(EngineError::ReservationCapacity { limit: self.config.max_reservations });
+        }
+        let held = match self.hold_lines(&catalogue, &resolved) {
+            Ok(held) => held,
+            Err(error) => {
+                self.reservations.count_forgotten();
+                return Err(error);
+            }
+        };
+        let id: Arc<str> = Arc::from(request.id.as_str());
+        let expires_at = now.saturating_add_ms(request.ttl_ms);
+        let reservation = Reservation {
+            id: id.clone(),
+            state: ReservationState::Held,
+            created_at: now,
+            expires_at: Some(expires_at),
+            first_expires_at: expires_at,
+            promise_by: request.promise_by,
+            requested: resolved.requested,
+            lines: held,
+            forget_at: None,
+            applied_steps: Vec::new(),
+        };
+        let outcome = ReserveOutcome::first(&reservation, false);
+        shard.schedule(expires_at, id.clone());
+        shard.by_id.insert(id, reservation);
+        Ok(outcome)
+    }
+
+    fn resolve_request(&self, catalogue: &Catalogue, request: &ReserveRequest) -> Result<ResolvedRequest, EngineError> {
+        let mut requested = Vec::with_capacity(request.lines.len());
+        let mut component_lines: Vec<(SkuId, LocationId, u32)> = Vec::with_capacity(request.lines.len());
+        let mut unknown = Vec::new();
+        for (index, line) in request.lines.iter().enumerate() {
+            let location = self.location_id(catalogue, &line.location)?;
+            let Some(sku) = self.skus.get(&line.sku) else {
+                unknown.push(ShortLine {
+                    sku: line.sku.clone(),
+                    location: line.location.clone(),
+                    requested: line.quantity,
+                    available: 0,
+                });
+                continue;
+            };
+            if requested.iter().any(|r: &RequestedLine| r.sku == sku && r.location == location) {
+                return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: line.location.clone() });
+            }
+            requested.push(RequestedLine { sku, location, quantity: line.quantity });
+            match catalogue.kit(sku) {
+                None => add_component(&mut component_lines, sku, location, i64::from(line.quantity))?,
+                Some(kit) => {
+                    for component in &kit.components {
+                        let units = i64::from(line.quantity) * i64::from(component.quantity);
+                        add_component(&mut component_lines, component.sku, location, units)?;
+                    }
+                }
+            }
+        }
+        if component_lines.len() > MAX_EXPANDED_LINES {
+            return Err(EngineError::TooMany {
+                what: "lines after kit expansion",
+                count: component_lines.len(),
+                limit: MAX_EXPANDED_LINES,
+            });
+        }
+        Ok(ResolvedRequest { requested, component_lines, unknown, promise_by: request.promise_by })
+    }
+
+    /// Checks every line under the write locks of all shards involved, then applies
+    /// all of them, or none and names every short line.
+    fn hold_lines(&self, catalogue: &Catalogue, resolved: &ResolvedRequest) -> Result<Vec<HeldLine>, EngineError> {
+        let lines = &resolved.component_lines;
+        let mut guards = self.stock.write_many(lines.iter().map(|(sku, _, _)| *sku));
+        let mut kinds = Vec::with_capacity(lines.len());
+        let mut short = Vec::new();
+        for &(sku, location, quantity) in lines {
+            let shard = guards.shard(self.stock.shard_of(sku));
+            let check = match shard.get(sku, location) {
+                Some(position) => position.check_hold(quantity, resolved.promise_by),
+                None => HoldCheck::Short { available: 0 },
+            };
+            match check {
+                HoldCheck::Fits(kind) => kinds.push(kind),
+                HoldCheck::Short { available } => short.push((sku, location, quantity, available)),
+            }
+        }
+        if !short.is_empty() {
+            drop(guards);
+            let lines = short
+                .into_iter()
+                .map(|(sku, location, requested, available)| ShortLine {
+                    sku: self.skus.name(sku).to_string(),
+                    location: location_label(catalogue, location),
+                    requested,
+                    available,
+                })
+                .collect();
+            return Err(EngineError::InsufficientStock(lines));
+        }
+        let mut held = Vec::with_capacity(lines.len());
+        for (&(sku, location, quantity), kind) in lines.iter().zip(kinds) {
+            let position = guards.shard(self.stock.shard_of(sku)).get_mut(sku, location).expect("checked above");
+            position.reserved += quantity;
+            position.version += 1;
+            debug_assert!(position.is_consistent());
+            held.push(HeldLine { sku, location, kind, quantity, held: quantity, fulfilled: 0, released: 0, returned: 0 });
+        }
+        Ok(held)
+    }
+
+    /// Every line that is short, for a reserve that names an unknown SKU: the unknown
+    /// ones and, so that the client learns everything in one reply, the known ones too.
+    fn all_short_lines(&self, catalogue: &Catalogue, resolved: &ResolvedRequest) -> Vec<ShortLine> {
+        let mut lines = resolved.unknown.clone();
+        if let Err(EngineError::InsufficientStock(known)) = self.check_lines(catalogue, resolved) {
+            lines.extend(known);
+        }
+        lines
+    }
+
+    /// Checks lines without holding anything.
+    fn check_lines(&self, catalogue: &Catalogue, resolved: &ResolvedRequest) -> Result<(), EngineError> {
+        let mut short = Vec::new();
+        for &(sku, location, quantity) in &resolved.component_lines {
+            let shard = self.stock.read(sku);
+            let check = match shard.get(sku, location) {
+                Some(position) => position.check_hold(quantity, resolved.promise_by),
+                None => HoldCheck::Short { available: 0 },
+            };
+            if let HoldCheck::Short { available } = check {
+                short.push(ShortLine {
+                    sku: self.skus.name(sku).to_string(),
+                    location: location_label(catalogue, location),
+                    requested: quantity,
+                    available,
+                });
+            }
+        }
+        if short.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::InsufficientStock(short))
+        }
+    }
+}
+
+fn validate_request(request: &ReserveRequest) -> Result<(), EngineError> {
+    validate_id(IdKind::Reservation, &request.id)?;
+    if request.lines.is_empty() {
+        return Err(EngineError::NoLines);
+    }
+    if request.lines.len() > MAX_LINES_PER_RESERVATION {
+        return Err(EngineError::TooMany {
+            what: "lines in a reservation",
+            count: request.lines.len(),
+            limit: MAX_LINES_PER_RESERVATION,
+        });
+    }
+    check_range("ttl_ms", clamp_i64(request.ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
+    for line in &request.lines {
+        validate_id(IdKind::Sku, &line.sku)?;
+        validate_id(IdKind::Location, &line.location)?;
+        check_range("quantity", i64::from(line.quantity), 1, i64::from(MAX_QUANTITY))?;
+    }
+    Ok(())
+}
+
+/// Whether a retry asks for the same thing as the reservation it found: the same
+/// lines, in any order, and the same promise date.
+fn same_request(existing: &Reservation, requested: &[RequestedLine], promise_by: Option<Timestamp>) -> bool {
+    let key = |l: &RequestedLine| (l.sku, l.location, l.quantity);
+    let mut before: Vec<_> = existing.requested.iter().map(key).collect();
+    let mut now: Vec<_> = requested.iter().map(key).collect();
+    before.sort_unstable();
+    now.sort_unstable();
+    before == now && existing.promise_by == promise_by
+}
+
+/// Adds units of a component SKU to the expanded lines, merging a repeat.
+fn add_component(
+    lines: &mut Vec<(SkuId, LocationId, u32)>,
+    sku: SkuId,
+    location: LocationId,
+    units: i64,
+) -> Result<(), EngineError> {
+    let merged = match lines.iter_mut().find(|(s, l, _)| *s == sku && *l == location) {
+        Some(line) => {
+            let total = i64::from(line.2) + units;
+            check_range("quantity after kit expansion", total, 1, i64::from(MAX_QUANTITY))?;
+            line.2 = total as u32;
+            return Ok(());
+        }
+        None => units,
+    };
+    check_range("quantity after kit expansion", merged, 1, i64::from(MAX_QUANTITY))?;
+    lines.push((sku, location, merged as u32));
+    Ok(())
+}
+
+/// A location's client name, for error messages.
+pub(super) fn location_label(catalogue: &Catalogue, location: LocationId) -> String {
+    catalogue.location(location).map_or_else(|| format!("#{}", location.0), |l| l.name.to_string())
+}
+
+fn clamp_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,168 @@
+//! The sharded stock table: every position, grouped by SKU.
+//!
+//! A SKU's positions all live in one shard (shard = low bits of the dense SKU id),
+//! sorted by location, so that a channel query takes one read lock and walks one
+//! contiguous slice. Writers that touch several SKUs lock their shards in ascending
+//! shard order, which is what makes multi-line reservations deadlock-free.
+
+use crate::model::{LocationId, Position, SkuId};
+use crossbeam_utils::CachePadded;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// One position and the location it is at.
+#[derive(Clone, Debug, Default)]
+pub struct PositionEntry {
+    pub location: LocationId,
+    pub position: Position,
+}
+
+/// All positions of the SKUs that fall into one shard.
+#[derive(Default)]
+pub struct StockShard {
+    /// Indexed by `sku >> shard_bits`; each list sorted by location.
+    skus: Vec<Vec<PositionEntry>>,
+    shard_bits: u32,
+}
+
+impl StockShard {
+    fn slot(&self, sku: SkuId) -> usize {
+        (sku.0 >> self.shard_bits) as usize
+    }
+
+    /// The positions of one SKU, sorted by location (empty if it has none).
+    pub fn positions(&self, sku: SkuId) -> &[PositionEntry] {
+        self.skus.get(self.slot(sku)).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn get(&self, sku: SkuId, location: LocationId) -> Option<&Position> {
+        let entries = self.positions(sku);
+        let index = entries.binary_search_by_key(&location, |e| e.location).ok()?;
+        Some(&entries[index].position)
+    }
+
+    pub fn get_mut(&mut self, sku: SkuId, location: LocationId) -> Option<&mut Position> {
+        let slot = self.slot(sku);
+        let entries = self.skus.get_mut(slot)?;
+        let index = entries.binary_search_by_key(&location, |e| e.location).ok()?;
+        Some(&mut entries[index].position)
+    }
+
+    /// The position, created empty if it does not exist yet.
+    pub fn get_or_insert(&mut self, sku: SkuId, location: LocationId) -> &mut Position {
+        let slot = self.slot(sku);
+        if self.skus.len() <= slot {
+            self.skus.resize_with(slot + 1, Vec::new);
+        }
+        let entries = &mut self.skus[slot];
+        let index = match entries.binary_search_by_key(&location, |e| e.location) {
+            Ok(index) => index,
+            Err(index) => {
+                entries.insert(index, PositionEntry { location, position: Position::default() });
+                index
+            }
+        };
+        &mut entries[index].position
+    }
+
+    /// Adds new positions (sorted by location, none already present) to a SKU; for
+    /// bulk loads, which would otherwise insert them one by one.
+    pub fn insert_sorted(&mut self, sku: SkuId, fresh: Vec<PositionEntry>) {
+        if fresh.is_empty() {
+            return;
+        }
+        let slot = self.slot(sku);
+        if self.skus.len() <= slot {
+            self.skus.resize_with(slot + 1, Vec::new);
+        }
+        let entries = &mut self.skus[slot];
+        if entries.is_empty() {
+            *entries = fresh;
+            entries.shrink_to_fit();
+            return;
+        }
+        entries.reserve_exact(fresh.len());
+        entries.extend(fresh);
+        entries.sort_by_key(|e| e.location);
+    }
+
+    /// Every (sku, location, position) of this shard.
+    pub fn iter(&self, shard_index: usize) -> impl Iterator<Item = (SkuId, &PositionEntry)> + '_ {
+        let bits = self.shard_bits;
+        self.skus.iter().enumerate().flat_map(move |(slot, entries)| {
+            let sku = SkuId(((slot as u32) << bits) | shard_index as u32);
+            entries.iter().map(move |entry| (sku, entry))
+        })
+    }
+}
+
+pub struct StockTable {
+    shards: Box<[CachePadded<RwLock<StockShard>>]>,
+    shard_bits: u32,
+}
+
+/// Write guards on several shards, taken in ascending shard order.
+pub struct ShardGuards<'a> {
+    guards: Vec<(usize, RwLockWriteGuard<'a, StockShard>)>,
+}
+
+impl ShardGuards<'_> {
+    pub fn shard(&mut self, shard_index: usize) -> &mut StockShard {
+        let at = self
+            .guards
+            .binary_search_by_key(&shard_index, |(index, _)| *index)
+            .expect("the caller locked every shard it touches");
+        &mut self.guards[at].1
+    }
+}
+
+impl StockTable {
+    /// Most shards a table may have (bulk loads pack the shard index into 16 bits).
+    pub const MAX_SHARDS: usize = 1 << 16;
+
+    /// `shard_count` is rounded up to a power of two, at most [`Self::MAX_SHARDS`].
+    pub fn new(shard_count: usize) -> StockTable {
+        let shard_count = shard_count.clamp(1, Self::MAX_SHARDS).next_power_of_two();
+        let shard_bits = shard_count.trailing_zeros();
+        let shards = (0..shard_count)
+            .map(|_| CachePadded::new(RwLock::new(StockShard { skus: Vec::new(), shard_bits })))
+            .collect();
+        StockTable { shards, shard_bits }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn shard_of(&self, sku: SkuId) -> usize {
+        (sku.0 as usize) & (self.shards.len() - 1)
+    }
+
+    pub fn read(&self, sku: SkuId) -> RwLockReadGuard<'_, StockShard> {
+        self.shards[self.shard_of(sku)].read()
+    }
+
+    pub fn write(&self, sku: SkuId) -> RwLockWriteGuard<'_, StockShard> {
+        self.shards[self.shard_of(sku)].write()
+    }
+
+    pub fn read_shard(&self, shard_index: usize) -> RwLockReadGuard<'_, StockShard> {
+        self.shards[shard_index].read()
+    }
+
+    pub fn write_shard(&self, shard_index: usize) -> RwLockWriteGuard<'_, StockShard> {
+        self.shards[shard_index].write()
+    }
+
+    /// Write-locks the shards of all `skus`, in ascending shard order.
+    pub fn write_many(&self, skus: impl Iterator<Item = SkuId>) -> ShardGuards<'_> {
+        let mut indices: Vec<usize> = skus.map(|sku| self.shard_of(sku)).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let guards = indices.into_iter().map(|index| (index, self.shards[index].write())).collect();
+        ShardGuards { guards }
+    }
+
+    pub fn shard_bits(&self) -> u32 {
+        self.shard_bits
+    }
+}

@@ -1,0 +1,26 @@
+//! # stockd
+//!
+//! An in-memory inventory availability engine: how many of every SKU sit at every
+//! location, what can be sold and from where, and atomic reservations that never
+//! oversell.
+//!
+//! ## Map of the crate
+//! - [`model`]: the vocabulary: validated names, [`Timestamp`], positions and their
+//!   arithmetic, locations, channels and kits. Plain data, no locks.
+//! - [`engine`]: the [`Engine`], the one API that binaries and tests call: the
+//!   sharded stock table, the reservation table with its deadline heaps, every
+//!   write ([`Operation`]), every read, bulk loads and `verify`.
+//! - [`limits`]: every bound the engine enforces.
+//! - [`demo`]: a generated demo catalogue and a scripted scenario, used by the
+//!   `stockd` binary until the network front end exists.
+//!
+//! The engine is deterministic: time is an argument and there is no I/O, so the
+//! tests, a replayed log and a live server all drive the same code.
+
+pub mod demo;
+pub mod engine;
+pub mod limits;
+pub mod model;
+
+pub use engine::{Engine, EngineConfig, EngineError, Operation, Outcome};
+pub use model::Timestamp;

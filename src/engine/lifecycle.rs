@@ -54,6 +54,7 @@ impl Engine {
                 Ok(reservation.clone())
             }
             ReservationState::Committed => Ok(reservation.clone()),
+            ReservationState::Expired => Err(expired(reservation)),
             state => Err(invalid_state(id, state, "commit", "a held reservation")),
         }
     }
@@ -64,6 +65,9 @@ impl Engine {
         check_range("ttl_ms", i64::try_from(ttl_ms).unwrap_or(i64::MAX), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
         let mut shard = self.reservations.lock_for(id);
         let reservation = self.live_reservation(&mut shard, id, now)?;
+        if reservation.state == ReservationState::Expired {
+            return Err(expired(reservation));
+        }
         if reservation.state != ReservationState::Held {
             return Err(invalid_state(id, reservation.state, "extend", "a held reservation"));
         }
@@ -111,6 +115,7 @@ impl Engine {
             (ReservationState::Held | ReservationState::Committed, _, _) => {}
             (ReservationState::Released | ReservationState::Expired, LineAction::Release, None)
             | (ReservationState::Fulfilled, LineAction::Fulfil, None) => return Ok(reservation.clone()),
+            (ReservationState::Expired, _, _) => return Err(expired(reservation)),
             (state, _, _) => return Err(invalid_state(id, state, operation, "a held or committed reservation")),
         }
         let amounts = match partial {
@@ -230,14 +235,17 @@ impl Engine {
     }
 
     /// Gives back everything a held reservation holds because its TTL passed.
-    /// The caller schedules the forgetting (`forget_at` is set).
+    /// The caller schedules the forgetting (`forget_at` is set). An expired
+    /// reservation keeps `expires_at`, to say when it expired.
     pub(super) fn expire_reservation(&self, reservation: &mut Reservation, now: Timestamp) {
-        debug_assert!(reservation.is_past_ttl(now));
+        assert!(reservation.is_past_ttl(now), "only a held reservation past its TTL expires");
         let amounts: Vec<(usize, u32)> =
             reservation.lines.iter().enumerate().map(|(i, l)| (i, l.held)).filter(|(_, q)| *q > 0).collect();
         self.change_lines(reservation, &amounts, LineAction::Release).expect("a release cannot be refused");
+        let expired_at = reservation.expires_at;
         reservation.state = ReservationState::Expired;
         self.end_reservation(reservation, now);
+        reservation.expires_at = expired_at;
     }
 
     /// The reservation named `id`, expired first if its TTL has passed at `now`.
@@ -251,11 +259,9 @@ impl Engine {
             return Err(EngineError::UnknownReservation(id.to_owned()));
         };
         if reservation.is_past_ttl(now) {
-            let expired_at = reservation.expires_at.unwrap_or(now);
             self.expire_reservation(reservation, now);
             let (forget_at, key) = (reservation.forget_at.expect("expiry sets it"), reservation.id.clone());
             shard.schedule(forget_at, key);
-            return Err(EngineError::ReservationExpired { id: id.to_owned(), expired_at });
         }
         Ok(shard.by_id.get_mut(id).expect("looked up above"))
     }
@@ -309,6 +315,13 @@ fn validate_step(step: &PartialStep) -> Result<(), EngineError> {
         check_range("quantity", i64::from(line.quantity), 1, i64::from(MAX_QUANTITY))?;
     }
     Ok(())
+}
+
+fn expired(reservation: &Reservation) -> EngineError {
+    EngineError::ReservationExpired {
+        id: reservation.id.to_string(),
+        expired_at: reservation.expires_at.expect("an expired reservation keeps its expiry"),
+    }
 }
 
 fn invalid_state(id: &str, state: ReservationState, operation: &'static str, expected: &'static str) -> EngineError {

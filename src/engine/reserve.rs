@@ -82,7 +82,7 @@ impl Engine {
         let resolved = self.resolve_request(&catalogue, request)?;
         let mut shard = self.reservations.lock_for(&request.id);
         if let Some(existing) = shard.by_id.get_mut(request.id.as_str()) {
-            if !same_request(existing, &resolved.requested, request.promise_by) {
+            if !resolved.unknown.is_empty() || !same_request(existing, &resolved.requested, request.promise_by) {
                 return Err(EngineError::Conflict(request.id.clone()));
             }
             if existing.is_past_ttl(now) {

@@ -66,7 +66,8 @@ impl Engine {
                 if reservation.state.is_terminal() == holds {
                     report.add(Finding::BrokenReservation { id: reservation.id.to_string(), reason: "state disagrees with held units" });
                 }
-                if (reservation.state == ReservationState::Held) != reservation.expires_at.is_some() {
+                let has_expiry = matches!(reservation.state, ReservationState::Held | ReservationState::Expired);
+                if has_expiry != reservation.expires_at.is_some() {
                     report.add(Finding::BrokenReservation { id: reservation.id.to_string(), reason: "expiry disagrees with state" });
                 }
             }

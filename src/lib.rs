@@ -17,10 +17,19 @@
 //! The engine is deterministic: time is an argument and there is no I/O, so the
 //! tests, a replayed log and a live server all drive the same code.
 
+pub mod codec;
 pub mod demo;
 pub mod engine;
 pub mod limits;
 pub mod model;
+pub mod snapshot;
+pub mod storage;
+pub mod wal;
 
 pub use engine::{Engine, EngineConfig, EngineError, Operation, Outcome};
 pub use model::Timestamp;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

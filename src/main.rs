@@ -1,7 +1,9 @@
 //! `stockd`: the inventory availability engine's command line.
 
+mod cli;
+
 use clap::{Parser, Subcommand};
-use stockd::demo::{self, DemoSettings};
+use std::process::ExitCode;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -17,96 +19,26 @@ struct Cli {
 enum Command {
     /// Load a generated demo network and run a scripted flash sale, checkouts and
     /// TTL expiry against it, then verify every invariant (the default).
-    Demo(DemoArgs),
+    Demo(cli::demo::DemoArgs),
+    /// Run a built-in write load against a durable engine in a data directory,
+    /// printing every acknowledged write (what the crash tests kill and check).
+    Soak(cli::soak::SoakArgs),
+    /// Snapshots: list, verify, inspect, take, restore, export, import.
+    #[command(subcommand)]
+    Snapshot(cli::snapshot::SnapshotCommand),
+    /// The write-ahead log: dump records, one SKU's history.
+    #[command(subcommand)]
+    Wal(cli::wal::WalCommand),
 }
 
-#[derive(clap::Args)]
-struct DemoArgs {
-    /// SKUs in the generated catalogue.
-    #[arg(long, default_value_t = DemoSettings::default().skus)]
-    skus: u32,
-    /// Locations (3 warehouses, the rest stores).
-    #[arg(long, default_value_t = DemoSettings::default().locations, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    locations: u32,
-    /// Threads fighting over the flash-sale SKU.
-    #[arg(long, default_value_t = DemoSettings::default().shoppers as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
-    shoppers: u16,
-    /// Units of the flash-sale SKU on sale.
-    #[arg(long, default_value_t = DemoSettings::default().flash_sale_units)]
-    flash_sale_units: u32,
-    /// Seed of the generated catalogue.
-    #[arg(long, default_value_t = DemoSettings::default().seed)]
-    seed: u64,
-}
-
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Demo(args)) => args,
-        None => DemoArgs {
-            skus: DemoSettings::default().skus,
-            locations: DemoSettings::default().locations,
-            shoppers: DemoSettings::default().shoppers as u16,
-            flash_sale_units: DemoSettings::default().flash_sale_units,
-            seed: DemoSettings::default().seed,
-        },
-    };
-    let settings = DemoSettings {
-        skus: args.skus,
-        locations: args.locations,
-        seed: args.seed,
-        shoppers: usize::from(args.shoppers),
-        flash_sale_units: args.flash_sale_units,
-    };
-    println!(
-        "stockd demo: {} SKUs x {} locations, {} shoppers in a flash sale of {} units",
-        settings.skus, settings.locations, settings.shoppers, settings.flash_sale_units
-    );
-    let report = match demo::run(&settings) {
-        Ok(report) => report,
-        Err(error) => {
-            eprintln!("demo failed: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    println!("bulk load      {} positions in {:.0?}", report.positions_loaded, report.load_time);
-    println!("listing page   (channel {}, first 6 of 49):", demo::DEMO_CHANNEL);
-    for (sku, available) in &report.page_availability {
-        println!("                 {sku:<16} {available:>6}");
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKD_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match Cli::parse().command {
+        None => cli::demo::run(cli::demo::DemoArgs::default()),
+        Some(Command::Demo(args)) => cli::demo::run(args),
+        Some(Command::Soak(args)) => cli::soak::run(args),
+        Some(Command::Snapshot(command)) => cli::snapshot::run(command),
+        Some(Command::Wal(command)) => cli::wal::run(command),
     }
-    println!(
-        "flash sale     {} sold, {} refused, {} left, in {:.0?} ({:.0} reserves/s)",
-        report.flash_sale_sold,
-        report.flash_sale_refused,
-        report.flash_sale_left,
-        report.flash_sale_time,
-        report.flash_sale_sold as f64 / report.flash_sale_time.as_secs_f64().max(1e-9)
-    );
-    println!(
-        "checkouts      {} fulfilled; {} held carts (flash sale and abandoned checkouts) expired by TTL",
-        report.checkouts_fulfilled, report.expired_by_ttl
-    );
-    let stats = &report.stats;
-    println!(
-        "engine         {} SKUs, {} positions, {} reservations (held {}, committed {}, fulfilled {}, expired {})",
-        stats.skus,
-        stats.positions,
-        stats.reservations_remembered,
-        stats.reservations_held,
-        stats.reservations_committed,
-        stats.reservations_fulfilled,
-        stats.reservations_expired
-    );
-    let oversold = report.flash_sale_sold != u64::from(settings.flash_sale_units);
-    println!(
-        "verify         {} positions, {} reservations checked: {}",
-        report.verify.positions_checked,
-        report.verify.reservations_checked,
-        if report.verify.is_clean() { "all invariants hold".to_owned() } else { format!("{:?}", report.verify.findings) }
-    );
-    if oversold || !report.verify.is_clean() {
-        eprintln!("INVARIANT BROKEN: sold {} of {} units", report.flash_sale_sold, settings.flash_sale_units);
-        return std::process::ExitCode::FAILURE;
-    }
-    std::process::ExitCode::SUCCESS
 }

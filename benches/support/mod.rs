@@ -9,10 +9,7 @@
 #![allow(dead_code)]
 
 use stockd::engine::AvailabilityScope;
-use stockd::model::{
-    ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec,
-    PositionRow,
-};
+use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow};
 use stockd::{Engine, EngineConfig};
 
 /// Units on hand at every generated position.
@@ -20,6 +17,21 @@ pub const ON_HAND: u32 = 1_000;
 
 pub fn sku_name(index: usize) -> String {
     format!("SKU-{index:08}")
+}
+
+/// Writes `sku_name(index)` into `buffer`, without allocating once the buffer has
+/// room: a bench names a random SKU the way a request would carry it, fresh in
+/// cache, instead of reading a pre-built name from a table that does not fit in it.
+pub fn write_sku_name(buffer: &mut String, index: usize) {
+    assert!(index < 100_000_000, "SKU names have 8 digits");
+    buffer.clear();
+    buffer.push_str("SKU-");
+    let mut divisor = 10_000_000;
+    while divisor > 0 {
+        let digit = (index / divisor) % 10;
+        buffer.push(char::from(b'0' + digit as u8));
+        divisor /= 10;
+    }
 }
 
 pub fn location_name(index: usize) -> String {
@@ -32,20 +44,12 @@ pub fn add_locations(engine: &Engine, count: usize) {
         .map(|index| LocationSpec {
             name: location_name(index),
             kind: LocationKind::Store,
-            coordinates: Coordinates {
-                latitude: 51.0,
-                longitude: 0.0,
-            },
-            flags: LocationFlags {
-                ships: true,
-                pickup: true,
-            },
+            coordinates: Coordinates { latitude: 51.0, longitude: 0.0 },
+            flags: LocationFlags { ships: true, pickup: true },
             priority: 1,
         })
         .collect();
-    engine
-        .upsert_locations(&specs)
-        .expect("generated locations are valid");
+    engine.upsert_locations(&specs).expect("generated locations are valid");
 }
 
 /// Creates a channel over the first `location_count` locations, with no buffer.
@@ -56,9 +60,7 @@ pub fn add_channel(engine: &Engine, name: &str, location_count: usize) {
         excluded: Vec::new(),
         buffer: ChannelBuffer::None,
     };
-    engine
-        .upsert_channel(&spec)
-        .expect("generated channel is valid");
+    engine.upsert_channel(&spec).expect("generated channel is valid");
 }
 
 /// One row per (SKU, location): `sku_count` SKUs at the first `locations_per_sku`
@@ -101,8 +103,8 @@ pub fn rows_for_sku(sku: &str, locations: usize, on_hand: u32) -> Vec<PositionRo
 /// The engine the read and reservation benches run on.
 pub struct Dataset {
     pub engine: Engine,
-    /// Every stocked SKU's name, by index.
-    pub skus: Vec<String>,
+    /// Stocked SKUs: `sku_name(0)` .. `sku_name(sku_count - 1)`.
+    pub sku_count: usize,
     /// The locations each stocked SKU is at: `L000000` .. `L{locations_per_sku - 1}`.
     pub locations: Vec<String>,
     /// One `Location` scope per entry of `locations`.
@@ -140,22 +142,15 @@ pub fn build_dataset(size: &DatasetSize, config: EngineConfig) -> Dataset {
     drop(rows);
 
     let wide_sku = "WIDE-SKU".to_owned();
-    engine
-        .bulk_load(&rows_for_sku(&wide_sku, size.location_count, ON_HAND))
-        .expect("generated rows are valid");
+    engine.bulk_load(&rows_for_sku(&wide_sku, size.location_count, ON_HAND)).expect("generated rows are valid");
     let hot_sku = "HOT-SKU".to_owned();
-    engine
-        .bulk_load(&rows_for_sku(&hot_sku, 1, stockd::limits::MAX_QUANTITY))
-        .expect("generated rows are valid");
+    engine.bulk_load(&rows_for_sku(&hot_sku, 1, stockd::limits::MAX_QUANTITY)).expect("generated rows are valid");
 
     let locations: Vec<String> = (0..size.locations_per_sku).map(location_name).collect();
-    let location_scopes = locations
-        .iter()
-        .map(|name| AvailabilityScope::Location(name.clone()))
-        .collect();
+    let location_scopes = locations.iter().map(|name| AvailabilityScope::Location(name.clone())).collect();
     Dataset {
         engine,
-        skus: (0..size.sku_count).map(sku_name).collect(),
+        sku_count: size.sku_count,
         locations,
         location_scopes,
         narrow_channel,
@@ -202,12 +197,7 @@ pub fn peak_resident_bytes() -> Option<u64> {
 fn status_field_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with(field))?;
-    line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// True when run by `cargo bench` (criterion's rule: `--bench` given, `--test` not);

@@ -9,9 +9,13 @@
 
 use super::catalogue_ops::check_range;
 use super::stock_table::{PositionEntry, StockShard};
+use super::journal::{Cause, PositionImage};
 use super::{Engine, EngineError};
 use crate::limits::{MAX_BULK_ROWS, MAX_QUANTITY, MAX_REPORTED_REJECTIONS};
-use crate::model::{validate_id, IdKind, LocationId, Position, PositionRow, SkuId};
+use crate::model::{validate_id, IdKind, LocationId, Position, PositionRow, SkuId, Timestamp};
+
+/// Position images in one bulk-load log record (about 60 bytes each).
+pub const BULK_IMAGES_PER_RECORD: usize = 50_000;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BulkLoadOutcome {
@@ -45,11 +49,19 @@ struct Placed {
 
 impl Engine {
     pub fn bulk_load(&self, rows: &[PositionRow]) -> Result<BulkLoadOutcome, EngineError> {
+        self.bulk_load_at(rows, Timestamp(0))
+    }
+
+    /// A bulk load at time `at` (recorded in the journal). Each shard's part is
+    /// recorded as after-images, under that shard's lock, in records of at most
+    /// [`BULK_IMAGES_PER_RECORD`] positions; the rows themselves are not logged.
+    pub(super) fn bulk_load_at(&self, rows: &[PositionRow], at: Timestamp) -> Result<BulkLoadOutcome, EngineError> {
         if rows.len() > MAX_BULK_ROWS {
             return Err(EngineError::TooMany { what: "rows in a bulk load", count: rows.len(), limit: MAX_BULK_ROWS });
         }
         let mut placed = self.place_rows(rows)?;
-        placed.sort_unstable_by_key(|p| p.key);
+        // Ties broken by row, so that a repeated position is reported at its repeat.
+        placed.sort_unstable_by_key(|p| (p.key, p.row));
         if let Some(pair) = placed.windows(2).find(|pair| pair[0].key == pair[1].key) {
             let row = &rows[pair[1].row as usize];
             return Err(EngineError::InvalidRow {
@@ -63,8 +75,20 @@ impl Engine {
             let shard_index = self.stock.shard_of(placed[start].sku);
             let end = start + placed[start..].iter().take_while(|p| self.stock.shard_of(p.sku) == shard_index).count();
             let mut shard = self.stock.write_shard(shard_index);
+            let mut changed = Vec::new();
             for group in placed[start..end].chunk_by(|a, b| a.sku == b.sku) {
-                self.load_sku(&mut shard, group, rows, &mut outcome);
+                self.load_sku(&mut shard, group, rows, &mut outcome, &mut changed);
+            }
+            for part in changed.chunks(BULK_IMAGES_PER_RECORD) {
+                let images = || {
+                    part.iter()
+                        .map(|&(sku, location)| {
+                            let position = shard.get(sku, location).expect("loaded above");
+                            PositionImage { sku, location, position }
+                        })
+                        .collect()
+                };
+                self.record_change(at, Cause::BulkLoadPart { rows: part.len() as u64 }, images, None);
             }
             start = end;
         }
@@ -74,12 +98,20 @@ impl Engine {
     fn place_rows(&self, rows: &[PositionRow]) -> Result<Vec<Placed>, EngineError> {
         let catalogue = self.catalogue.load();
         let shard_bits = self.stock.shard_bits();
-        let mut placed = Vec::with_capacity(rows.len());
-        let mut last_sku: Option<(&str, SkuId)> = None;
+        // Every row is checked before any new SKU name is interned.
+        let mut locations = Vec::with_capacity(rows.len());
         for (index, row) in rows.iter().enumerate() {
             let invalid = |error| EngineError::InvalidRow { row: index as u64, error: Box::new(error) };
             validate_row(row).map_err(invalid)?;
-            let location = self.location_id(&catalogue, &row.location).map_err(invalid)?;
+            locations.push(self.location_id(&catalogue, &row.location).map_err(invalid)?);
+            if self.skus.get(&row.sku).is_some_and(|id| catalogue.kit(id).is_some()) {
+                return Err(invalid(EngineError::KitNotAllowed { sku: row.sku.clone(), operation: "bulk loaded" }));
+            }
+        }
+        let mut placed = Vec::with_capacity(rows.len());
+        let mut last_sku: Option<(&str, SkuId)> = None;
+        for ((index, row), location) in rows.iter().enumerate().zip(locations) {
+            let invalid = |error| EngineError::InvalidRow { row: index as u64, error: Box::new(error) };
             let sku = match last_sku {
                 Some((name, id)) if name == row.sku => id,
                 _ => {
@@ -97,7 +129,14 @@ impl Engine {
     }
 
     /// Applies one SKU's rows (sorted by location) to its positions.
-    fn load_sku(&self, shard: &mut StockShard, group: &[Placed], rows: &[PositionRow], outcome: &mut BulkLoadOutcome) {
+    fn load_sku(
+        &self,
+        shard: &mut StockShard,
+        group: &[Placed],
+        rows: &[PositionRow],
+        outcome: &mut BulkLoadOutcome,
+        changed: &mut Vec<(SkuId, LocationId)>,
+    ) {
         let sku = group[0].sku;
         let mut fresh: Vec<PositionEntry> = Vec::new();
         for placed in group {
@@ -141,8 +180,10 @@ impl Engine {
             next.version += 1;
             *position = next;
             outcome.updated += 1;
+            changed.push((sku, placed.location));
         }
         outcome.inserted += fresh.len() as u64;
+        changed.extend(fresh.iter().map(|entry| (sku, entry.location)));
         shard.insert_sorted(sku, fresh);
     }
 }

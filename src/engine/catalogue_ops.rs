@@ -3,7 +3,8 @@
 //! A change builds a new catalogue and swaps it in whole; readers keep the one they
 //! loaded. Changes are rare (an admin adds a store), so copying is the right trade.
 
-use super::{Engine, EngineError};
+use super::journal::JournalEntry;
+use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_CHANNELS, MAX_KIT_COMPONENTS, MAX_LOCATIONS, MAX_LOCATIONS_PER_CHANNEL, MAX_QUANTITY};
 use crate::model::{
     validate_id, Catalogue, Channel, ChannelBuffer, ChannelSpec, IdKind, Kit, KitComponent, Location, LocationId,
@@ -15,6 +16,14 @@ use std::sync::Arc;
 impl Engine {
     /// Creates or replaces locations, all or none. Returns their ids in order.
     pub fn upsert_locations(&self, specs: &[LocationSpec]) -> Result<Vec<LocationId>, EngineError> {
+        self.logged(|| Operation::UpsertLocations(specs.to_vec()), |op| self.upsert_locations_as(specs, op))
+    }
+
+    pub(super) fn upsert_locations_as(
+        &self,
+        specs: &[LocationSpec],
+        operation: Option<&Operation>,
+    ) -> Result<Vec<LocationId>, EngineError> {
         for spec in specs {
             validate_location(spec)?;
         }
@@ -50,7 +59,7 @@ impl Engine {
             }
             ids.push(id);
         }
-        self.catalogue.store(Arc::new(next));
+        self.store_catalogue(next, operation);
         Ok(ids)
     }
 
@@ -60,6 +69,10 @@ impl Engine {
 
     /// Creates or replaces a channel.
     pub fn upsert_channel(&self, spec: &ChannelSpec) -> Result<(), EngineError> {
+        self.logged(|| Operation::UpsertChannel(spec.clone()), |op| self.upsert_channel_as(spec, op))
+    }
+
+    pub(super) fn upsert_channel_as(&self, spec: &ChannelSpec, operation: Option<&Operation>) -> Result<(), EngineError> {
         validate_id(IdKind::Channel, &spec.name)?;
         if spec.locations.len() > MAX_LOCATIONS_PER_CHANNEL {
             return Err(EngineError::TooMany {
@@ -94,7 +107,7 @@ impl Engine {
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let mut next = Catalogue::clone(&current);
         next.channels.insert(name.clone(), Arc::new(Channel::new(name, locations, spec.buffer)));
-        self.catalogue.store(Arc::new(next));
+        self.store_catalogue(next, operation);
         Ok(())
     }
 
@@ -102,8 +115,22 @@ impl Engine {
     /// itself, and its components may not be kits. Reservations already made keep
     /// the components they hold.
     pub fn define_kit(&self, kit: &str, components: &[(String, u32)]) -> Result<(), EngineError> {
+        let build = || Operation::DefineKit { kit: kit.to_owned(), components: components.to_vec() };
+        self.logged(build, |op| self.define_kit_as(kit, components, op))
+    }
+
+    pub(super) fn define_kit_as(
+        &self,
+        kit: &str,
+        components: &[(String, u32)],
+        operation: Option<&Operation>,
+    ) -> Result<(), EngineError> {
         validate_id(IdKind::Sku, kit)?;
-        if components.is_empty() || components.len() > MAX_KIT_COMPONENTS {
+        if components.is_empty() {
+            let max = MAX_KIT_COMPONENTS as i64;
+            return Err(EngineError::OutOfRange { field: "kit components", value: 0, min: 1, max });
+        }
+        if components.len() > MAX_KIT_COMPONENTS {
             return Err(EngineError::TooMany { what: "kit components", count: components.len(), limit: MAX_KIT_COMPONENTS });
         }
         let mut seen = HashSet::new();
@@ -116,15 +143,20 @@ impl Engine {
         }
         let _writer = self.catalogue_writer.lock();
         let current = self.catalogue.load();
-        let kit_id = self.skus.intern(kit)?;
+        let kit_id = self.skus.intern(kit, self.journal.as_deref())?;
         // Held until the new catalogue is stored, so no position can appear meanwhile.
         let kit_shard = self.stock.write(kit_id);
         if !kit_shard.positions(kit_id).is_empty() {
             return Err(EngineError::KitNotAllowed { sku: kit.to_owned(), operation: "defined while it has positions" });
         }
+        // Kits do not nest: a component of another kit may not become a kit.
+        if current.kits.values().any(|other| other.components.iter().any(|c| c.sku == kit_id)) {
+            let operation = "defined while it is a kit component";
+            return Err(EngineError::KitNotAllowed { sku: kit.to_owned(), operation });
+        }
         let mut parts = Vec::with_capacity(components.len());
         for (sku, quantity) in components {
-            let id = self.skus.intern(sku)?;
+            let id = self.skus.intern(sku, self.journal.as_deref())?;
             if current.kit(id).is_some() {
                 return Err(EngineError::KitNotAllowed { sku: sku.clone(), operation: "a kit component" });
             }
@@ -132,9 +164,21 @@ impl Engine {
         }
         let mut next = Catalogue::clone(&current);
         next.kits.insert(kit_id, Arc::new(Kit { sku: kit_id, components: parts }));
-        self.catalogue.store(Arc::new(next));
+        self.store_catalogue(next, operation);
         drop(kit_shard);
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Records a catalogue change (under the catalogue writer lock, so catalogue
+    /// changes are logged in the order they happen), then makes it visible.
+    fn store_catalogue(&self, next: Catalogue, operation: Option<&Operation>) {
+        if let Some(journal) = self.journal.as_deref() {
+            let operation = operation.expect("a journaled call carries its operation");
+            journal.record(&JournalEntry::Catalogue { operation });
+        }
+        self.catalogue.store(Arc::new(next));
     }
 }
 

@@ -32,17 +32,11 @@ pub enum EngineError {
     #[error("line {index} repeats SKU {sku:?} at location {location:?}")]
     DuplicateLine { index: usize, sku: String, location: String },
 
-    #[error("unknown SKU {0:?}")]
-    UnknownSku(String),
-
     #[error("unknown location {0:?}")]
     UnknownLocation(String),
 
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
-
-    #[error("unknown kit {0:?}")]
-    UnknownKit(String),
 
     #[error("unknown reservation {0:?}")]
     UnknownReservation(String),

@@ -4,6 +4,7 @@
 //! and then the id list's write lock, always in that order.
 
 use crate::limits::MAX_SKUS;
+use crate::engine::journal::{Journal, JournalEntry};
 use crate::model::SkuId;
 use crate::EngineError;
 use dashmap::DashMap;
@@ -22,9 +23,10 @@ impl SkuInterner {
         self.ids.get(name).map(|entry| *entry)
     }
 
-    /// The id of `name`, handing out the next one if it is new. The name must
-    /// already be validated.
-    pub fn intern(&self, name: &str) -> Result<SkuId, EngineError> {
+    /// The id of `name`, handing out the next one if it is new (and recording that
+    /// in the journal, before any change can use the id). The name must already be
+    /// validated.
+    pub fn intern(&self, name: &str, journal: Option<&dyn Journal>) -> Result<SkuId, EngineError> {
         if let Some(id) = self.get(name) {
             return Ok(id);
         }
@@ -39,6 +41,9 @@ impl SkuInterner {
         }
         let id = SkuId(u32::try_from(names.len()).expect("MAX_SKUS fits in u32"));
         names.push(shared);
+        if let Some(journal) = journal {
+            journal.record(&JournalEntry::SkuInterned { sku: id, name });
+        }
         entry.or_insert(id);
         Ok(id)
     }
@@ -49,5 +54,10 @@ impl SkuInterner {
 
     pub fn len(&self) -> usize {
         self.names.read().len()
+    }
+
+    /// Every name, in id order.
+    pub fn names(&self) -> Vec<Arc<str>> {
+        self.names.read().clone()
     }
 }

@@ -5,12 +5,13 @@
 use super::catalogue_ops::check_range;
 use super::reservations::{Reservation, ReservationShard, ReservationState};
 use super::reserve::location_label;
-use super::{Engine, EngineError};
+use super::journal::{Cause, ReservationImage};
+use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_QUANTITY, MAX_STEPS_PER_RESERVATION, MAX_TTL_MS, MIN_TTL_MS};
 use crate::model::{validate_id, IdKind, Timestamp};
 
 /// Part of a line, named as the client names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineQuantity {
     pub sku: String,
     pub location: String,
@@ -18,14 +19,14 @@ pub struct LineQuantity {
 }
 
 /// A partial fulfil, release or return: which units, under a client step id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartialStep {
     pub step_id: String,
     pub lines: Vec<LineQuantity>,
 }
 
 /// What one `expire_due` sweep did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExpiryReport {
     /// Held reservations whose TTL passed, their stock given back.
     pub expired: u64,
@@ -36,7 +37,7 @@ pub struct ExpiryReport {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum LineAction {
+pub(super) enum LineAction {
     Fulfil,
     Release,
 }
@@ -44,6 +45,10 @@ enum LineAction {
 impl Engine {
     /// Confirms a held reservation (the order is placed): it no longer expires.
     pub fn commit(&self, id: &str, now: Timestamp) -> Result<Reservation, EngineError> {
+        self.logged(|| Operation::Commit { id: id.to_owned() }, |op| self.commit_as(id, now, op))
+    }
+
+    pub(super) fn commit_as(&self, id: &str, now: Timestamp, operation: Option<&Operation>) -> Result<Reservation, EngineError> {
         validate_id(IdKind::Reservation, id)?;
         let mut shard = self.reservations.lock_for(id);
         let reservation = self.live_reservation(&mut shard, id, now)?;
@@ -51,6 +56,7 @@ impl Engine {
             ReservationState::Held => {
                 reservation.state = ReservationState::Committed;
                 reservation.expires_at = None;
+                self.record_reservation(now, operation, reservation);
                 Ok(reservation.clone())
             }
             ReservationState::Committed => Ok(reservation.clone()),
@@ -61,6 +67,16 @@ impl Engine {
 
     /// Gives a held reservation a new time to live, counted from `now`.
     pub fn extend(&self, id: &str, ttl_ms: u64, now: Timestamp) -> Result<Reservation, EngineError> {
+        self.logged(|| Operation::Extend { id: id.to_owned(), ttl_ms }, |op| self.extend_as(id, ttl_ms, now, op))
+    }
+
+    pub(super) fn extend_as(
+        &self,
+        id: &str,
+        ttl_ms: u64,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<Reservation, EngineError> {
         validate_id(IdKind::Reservation, id)?;
         check_range("ttl_ms", i64::try_from(ttl_ms).unwrap_or(i64::MAX), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
         let mut shard = self.reservations.lock_for(id);
@@ -73,6 +89,7 @@ impl Engine {
         }
         let expires_at = now.saturating_add_ms(ttl_ms);
         reservation.expires_at = Some(expires_at);
+        self.record_reservation(now, operation, reservation);
         let (outcome, key) = (reservation.clone(), reservation.id.clone());
         shard.schedule(expires_at, key);
         Ok(outcome)
@@ -81,20 +98,23 @@ impl Engine {
     /// Gives back held units: all of them (`partial` is `None`), or some lines' units.
     /// Releasing a released or expired reservation again changes nothing.
     pub fn release(&self, id: &str, partial: Option<&PartialStep>, now: Timestamp) -> Result<Reservation, EngineError> {
-        self.apply_to_lines(id, partial, now, LineAction::Release)
+        let build = || Operation::Release { id: id.to_owned(), partial: partial.cloned() };
+        self.logged(build, |op| self.apply_to_lines(id, partial, now, LineAction::Release, op))
     }
 
     /// Ships held units of a committed reservation: on hand and reserved both go down.
     pub fn fulfil(&self, id: &str, partial: Option<&PartialStep>, now: Timestamp) -> Result<Reservation, EngineError> {
-        self.apply_to_lines(id, partial, now, LineAction::Fulfil)
+        let build = || Operation::Fulfil { id: id.to_owned(), partial: partial.cloned() };
+        self.logged(build, |op| self.apply_to_lines(id, partial, now, LineAction::Fulfil, op))
     }
 
-    fn apply_to_lines(
+    pub(super) fn apply_to_lines(
         &self,
         id: &str,
         partial: Option<&PartialStep>,
         now: Timestamp,
         action: LineAction,
+        operation: Option<&Operation>,
     ) -> Result<Reservation, EngineError> {
         validate_id(IdKind::Reservation, id)?;
         if let Some(step) = partial {
@@ -102,7 +122,7 @@ impl Engine {
         }
         let mut shard = self.reservations.lock_for(id);
         let reservation = self.live_reservation(&mut shard, id, now)?;
-        let operation = if action == LineAction::Fulfil { "fulfil" } else { "release" };
+        let verb = if action == LineAction::Fulfil { "fulfil" } else { "release" };
         if let Some(step) = partial {
             if reservation.applied_steps.iter().any(|s| **s == *step.step_id) {
                 return Ok(reservation.clone());
@@ -110,13 +130,13 @@ impl Engine {
         }
         match (reservation.state, action, partial) {
             (ReservationState::Held, LineAction::Fulfil, _) => {
-                return Err(invalid_state(id, reservation.state, operation, "a committed reservation"))
+                return Err(invalid_state(id, reservation.state, verb, "a committed reservation"))
             }
             (ReservationState::Held | ReservationState::Committed, _, _) => {}
             (ReservationState::Released | ReservationState::Expired, LineAction::Release, None)
             | (ReservationState::Fulfilled, LineAction::Fulfil, None) => return Ok(reservation.clone()),
             (ReservationState::Expired, _, _) => return Err(expired(reservation)),
-            (state, _, _) => return Err(invalid_state(id, state, operation, "a held or committed reservation")),
+            (state, _, _) => return Err(invalid_state(id, state, verb, "a held or committed reservation")),
         }
         let amounts = match partial {
             None => reservation.lines.iter().enumerate().map(|(i, l)| (i, l.held)).filter(|(_, q)| *q > 0).collect(),
@@ -131,11 +151,14 @@ impl Engine {
                 self.resolve_step_lines(reservation, step)?
             }
         };
-        self.change_lines(reservation, &amounts, action)?;
-        if let Some(step) = partial {
-            reservation.applied_steps.push(step.step_id.as_str().into());
-        }
-        let finished = self.finish_if_empty(reservation, now);
+        let mut finished = None;
+        let cause = operation.map(Cause::Operation);
+        self.change_lines(reservation, &amounts, action, now, cause, |reservation| {
+            if let Some(step) = partial {
+                reservation.applied_steps.push(step.step_id.as_str().into());
+            }
+            finished = self.finish_if_empty(reservation, now);
+        })?;
         let outcome = reservation.clone();
         if let Some(forget_at) = finished {
             shard.schedule(forget_at, outcome.id.clone());
@@ -176,7 +199,17 @@ impl Engine {
 
     /// Takes units off held lines and their positions, all or none: a fulfil whose
     /// position lacks the units on hand (a backorder not yet in) changes nothing.
-    fn change_lines(&self, reservation: &mut Reservation, amounts: &[(usize, u32)], action: LineAction) -> Result<(), EngineError> {
+    /// Then `finish` updates the reservation, and the change is recorded (with
+    /// `cause`) before the position locks are released.
+    fn change_lines(
+        &self,
+        reservation: &mut Reservation,
+        amounts: &[(usize, u32)],
+        action: LineAction,
+        at: Timestamp,
+        cause: Option<Cause<'_>>,
+        finish: impl FnOnce(&mut Reservation),
+    ) -> Result<(), EngineError> {
         let lines = &reservation.lines;
         let mut guards = self.stock.write_many(amounts.iter().map(|(i, _)| lines[*i].sku));
         if action == LineAction::Fulfil {
@@ -213,7 +246,20 @@ impl Engine {
                 LineAction::Release => line.released += quantity,
             }
         }
+        finish(reservation);
+        if let Some(cause) = cause {
+            let lines = &reservation.lines;
+            let images = || guards.images(self.stock.shard_bits(), amounts.iter().map(|(i, _)| (lines[*i].sku, lines[*i].location)));
+            self.record_change(at, cause, images, Some(ReservationImage::Present(reservation)));
+        }
         Ok(())
+    }
+
+    /// Records a change to a reservation alone (commit, extend).
+    fn record_reservation(&self, at: Timestamp, operation: Option<&Operation>, reservation: &Reservation) {
+        if let Some(operation) = operation {
+            self.record_change(at, Cause::Operation(operation), Vec::new, Some(ReservationImage::Present(reservation)));
+        }
     }
 
     /// Ends a reservation that holds nothing any more; returns when to forget it.
@@ -241,11 +287,14 @@ impl Engine {
         assert!(reservation.is_past_ttl(now), "only a held reservation past its TTL expires");
         let amounts: Vec<(usize, u32)> =
             reservation.lines.iter().enumerate().map(|(i, l)| (i, l.held)).filter(|(_, q)| *q > 0).collect();
-        self.change_lines(reservation, &amounts, LineAction::Release).expect("a release cannot be refused");
-        let expired_at = reservation.expires_at;
-        reservation.state = ReservationState::Expired;
-        self.end_reservation(reservation, now);
-        reservation.expires_at = expired_at;
+        let id = reservation.id.clone();
+        self.change_lines(reservation, &amounts, LineAction::Release, now, Some(Cause::Expired { id: &id }), |reservation| {
+            let expired_at = reservation.expires_at;
+            reservation.state = ReservationState::Expired;
+            self.end_reservation(reservation, now);
+            reservation.expires_at = expired_at;
+        })
+        .expect("a release cannot be refused");
     }
 
     /// The reservation named `id`, expired first if its TTL has passed at `now`.
@@ -284,6 +333,8 @@ impl Engine {
                     shard.schedule(forget_at, id);
                     report.expired += 1;
                 } else if reservation.state.is_terminal() && reservation.forget_at.is_some_and(|f| f <= now) {
+                    let forgotten = Some(ReservationImage::Forgotten { id: &id });
+                    self.record_change(now, Cause::Forgotten { id: &id }, Vec::new, forgotten);
                     shard.by_id.remove(&id);
                     self.reservations.count_forgotten();
                     report.forgotten += 1;

@@ -7,10 +7,13 @@
 
 mod catalogue_ops;
 mod error;
+mod image;
 mod interner;
+mod journal;
 mod lifecycle;
 mod operation;
 mod queries;
+mod replay;
 mod reservations;
 mod reserve;
 mod returns;
@@ -21,6 +24,9 @@ mod verify;
 
 pub use bulk::{BulkLoadOutcome, RowRejection};
 pub use error::{EngineError, ShortLine};
+pub use replay::ReplayError;
+pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
+pub use journal::{Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage, ReservationImage};
 pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
 pub use queries::{
@@ -80,6 +86,8 @@ pub struct Engine {
     skus: SkuInterner,
     stock: StockTable,
     reservations: ReservationTable,
+    /// Where every change is recorded (the write-ahead log), if anywhere.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl Default for Engine {
@@ -96,8 +104,19 @@ impl Engine {
             catalogue: ArcSwap::from_pointee(Catalogue::default()),
             catalogue_writer: Mutex::new(()),
             skus: SkuInterner::default(),
+            journal: None,
             config,
         }
+    }
+
+    /// From now on, records every change in `journal` (after recovery has replayed
+    /// the log into this engine).
+    pub fn attach_journal(&mut self, journal: Arc<dyn Journal>) {
+        self.journal = Some(journal);
+    }
+
+    pub fn has_journal(&self) -> bool {
+        self.journal.is_some()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -107,6 +126,11 @@ impl Engine {
     /// The current catalogue; cheap, lock-free, and consistent for as long as it is held.
     pub fn catalogue(&self) -> Arc<Catalogue> {
         self.catalogue.load_full()
+    }
+
+    /// The id a SKU name is interned as, if any write ever named it.
+    pub fn sku_id(&self, sku: &str) -> Option<SkuId> {
+        self.skus.get(sku)
     }
 
     /// The client name of an interned SKU.
@@ -119,11 +143,36 @@ impl Engine {
         self.catalogue.load().location(location).map(|l| l.name.clone())
     }
 
+    /// Runs `run` with the operation a journal records: built by `build` only when a
+    /// journal is attached, so unjournaled direct calls never pay for the copy.
+    fn logged<R>(&self, build: impl FnOnce() -> Operation, run: impl FnOnce(Option<&Operation>) -> R) -> R {
+        if self.journal.is_some() {
+            let operation = build();
+            run(Some(&operation))
+        } else {
+            run(None)
+        }
+    }
+
+    /// Records a change in the journal, if one is attached. Call it with the locks
+    /// of the change still held, after the change is made.
+    fn record_change<'a>(
+        &self,
+        at: crate::model::Timestamp,
+        cause: Cause<'a>,
+        positions: impl FnOnce() -> Vec<PositionImage<'a>>,
+        reservation: Option<ReservationImage<'a>>,
+    ) {
+        if let Some(journal) = self.journal.as_deref() {
+            journal.record(&JournalEntry::Change { at, cause, positions: positions(), reservation });
+        }
+    }
+
     /// Resolves a SKU for a write to its positions, interning it if new. Kits have
     /// no positions of their own, so writing to one is refused.
     fn sku_for_write(&self, catalogue: &Catalogue, sku: &str, operation: &'static str) -> Result<SkuId, EngineError> {
         validate_id(IdKind::Sku, sku)?;
-        let id = self.skus.intern(sku)?;
+        let id = self.skus.intern(sku, self.journal.as_deref())?;
         if catalogue.kit(id).is_some() {
             return Err(EngineError::KitNotAllowed { sku: sku.to_owned(), operation });
         }

@@ -3,7 +3,7 @@
 //! tests generate. Reads are not operations: they change nothing.
 
 use super::bulk::BulkLoadOutcome;
-use super::lifecycle::{ExpiryReport, PartialStep};
+use super::lifecycle::{ExpiryReport, LineAction, PartialStep};
 use super::reservations::Reservation;
 use super::reserve::{ReserveOutcome, ReserveRequest};
 use super::returns::RestockRequest;
@@ -12,7 +12,7 @@ use crate::model::{Bucket, ChannelSpec, LocationId, LocationSpec, PositionRow, P
 
 pub use super::stock_ops::AdjustReason;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Operation {
     UpsertLocations(Vec<LocationSpec>),
     UpsertChannel(ChannelSpec),
@@ -53,41 +53,31 @@ impl Engine {
         use Operation as Op;
         let reservation = |r: Result<Reservation, EngineError>| r.map(|r| Outcome::Reservation(Box::new(r)));
         match operation {
-            Op::UpsertLocations(specs) => self.upsert_locations(specs).map(Outcome::Locations),
-            Op::UpsertChannel(spec) => self.upsert_channel(spec).map(|()| Outcome::Done),
-            Op::DefineKit { kit, components } => self.define_kit(kit, components).map(|()| Outcome::Done),
-            Op::Reserve(request) => self.reserve(request, now).map(Outcome::Reserved),
-            Op::Commit { id } => reservation(self.commit(id, now)),
-            Op::Release { id, partial } => reservation(self.release(id, partial.as_ref(), now)),
-            Op::Fulfil { id, partial } => reservation(self.fulfil(id, partial.as_ref(), now)),
-            Op::Extend { id, ttl_ms } => reservation(self.extend(id, *ttl_ms, now)),
+            Op::UpsertLocations(specs) => self.upsert_locations_as(specs, Some(operation)).map(Outcome::Locations),
+            Op::UpsertChannel(spec) => self.upsert_channel_as(spec, Some(operation)).map(|()| Outcome::Done),
+            Op::DefineKit { kit, components } => {
+                self.define_kit_as(kit, components, Some(operation)).map(|()| Outcome::Done)
+            }
+            Op::Reserve(request) => self.reserve_as(request, now, Some(operation)).map(Outcome::Reserved),
+            Op::Commit { id } => reservation(self.commit_as(id, now, Some(operation))),
+            Op::Release { id, partial } => {
+                reservation(self.apply_to_lines(id, partial.as_ref(), now, LineAction::Release, Some(operation)))
+            }
+            Op::Fulfil { id, partial } => {
+                reservation(self.apply_to_lines(id, partial.as_ref(), now, LineAction::Fulfil, Some(operation)))
+            }
+            Op::Extend { id, ttl_ms } => reservation(self.extend_as(id, *ttl_ms, now, Some(operation))),
             Op::ExpireDue => Ok(Outcome::Expiry(self.expire_due(now))),
-            Op::Adjust { sku, location, delta, reason, reference } => {
-                self.adjust(sku, location, *delta, *reason, reference).map(Outcome::Position)
-            }
-            Op::SetOnHand { sku, location, on_hand, expected_version } => {
-                self.set_on_hand(sku, location, *on_hand, *expected_version).map(Outcome::Position)
-            }
-            Op::SetSafetyStock { sku, location, safety_stock } => {
-                self.set_safety_stock(sku, location, *safety_stock).map(Outcome::Position)
-            }
-            Op::SetBackorderLimit { sku, location, limit } => {
-                self.set_backorder_limit(sku, location, *limit).map(Outcome::Position)
-            }
-            Op::MoveStock { sku, location, from, to, quantity } => {
-                self.move_stock(sku, location, *from, *to, *quantity).map(Outcome::Position)
-            }
-            Op::AddIncoming { sku, location, reference, quantity, expected_at } => {
-                self.add_incoming(sku, location, reference, *quantity, *expected_at).map(Outcome::Position)
-            }
-            Op::ReceiveIncoming { sku, location, reference, quantity } => {
-                self.receive_incoming(sku, location, reference, *quantity).map(Outcome::Position)
-            }
-            Op::CancelIncoming { sku, location, reference } => {
-                self.cancel_incoming(sku, location, reference).map(Outcome::Position)
-            }
-            Op::Restock(request) => self.restock(request).map(Outcome::Position),
-            Op::BulkLoad(rows) => self.bulk_load(rows).map(Outcome::BulkLoad),
+            Op::Adjust { .. }
+            | Op::SetOnHand { .. }
+            | Op::SetSafetyStock { .. }
+            | Op::SetBackorderLimit { .. }
+            | Op::MoveStock { .. }
+            | Op::AddIncoming { .. }
+            | Op::ReceiveIncoming { .. }
+            | Op::CancelIncoming { .. } => self.write_position(operation, now).map(Outcome::Position),
+            Op::Restock(request) => self.restock_as(request, now, Some(operation)).map(Outcome::Position),
+            Op::BulkLoad(rows) => self.bulk_load_at(rows, now).map(Outcome::BulkLoad),
         }
     }
 }

@@ -9,14 +9,14 @@ use crate::limits::MAX_BATCH_SKUS;
 use crate::model::{validate_id, Catalogue, Channel, IdKind, Kit, LocationId, Position, PositionView, SkuId, Timestamp};
 
 /// Where availability is counted: one location, or a channel's locations.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AvailabilityScope {
     Location(String),
     Channel(String),
 }
 
 /// What to count at each position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Availability {
     /// Available to sell now.
     ToSell,
@@ -24,13 +24,13 @@ pub enum Availability {
     ToPromise(Timestamp),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LocationAvailability {
     pub location: LocationId,
     pub available: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelAvailability {
     /// Summed over the channel's locations, less the channel buffer, never below 0.
     pub available: u64,
@@ -41,7 +41,7 @@ pub struct ChannelAvailability {
     pub locations: Vec<LocationAvailability>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineStats {
     pub skus: u64,
     pub positions: u64,

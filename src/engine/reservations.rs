@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Where a reservation is in its lifecycle (see the domain notes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum ReservationState {
     Held,
     Committed,
@@ -33,7 +33,7 @@ impl ReservationState {
 }
 
 /// One line as the client asked for it (the SKU may be a kit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct RequestedLine {
     pub sku: SkuId,
     pub location: LocationId,
@@ -41,7 +41,7 @@ pub struct RequestedLine {
 }
 
 /// One held line: a component SKU at a location, and what became of its units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct HeldLine {
     pub sku: SkuId,
     pub location: LocationId,
@@ -56,7 +56,7 @@ pub struct HeldLine {
     pub returned: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Reservation {
     pub id: Arc<str>,
     pub state: ReservationState,
@@ -79,6 +79,16 @@ impl Reservation {
     /// Whether a held reservation's time to live has passed at `now`.
     pub fn is_past_ttl(&self, now: Timestamp) -> bool {
         self.state == ReservationState::Held && self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// When the engine must look at this reservation again: its TTL while held, its
+    /// forgetting once terminal.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        match self.state {
+            ReservationState::Held => self.expires_at,
+            ReservationState::Committed => None,
+            _ => self.forget_at,
+        }
     }
 
     pub fn held_units(&self) -> u64 {
@@ -151,6 +161,39 @@ impl ReservationTable {
         self.remembered
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
             .is_ok()
+    }
+
+    /// Puts back a reservation read from a snapshot or the log, with its deadline.
+    /// Returns false (and changes nothing) if the id is already there.
+    pub fn insert_restored(&self, reservation: Reservation) -> bool {
+        let mut shard = self.lock_for(&reservation.id);
+        if shard.by_id.contains_key(&reservation.id) {
+            return false;
+        }
+        if let Some(at) = reservation.deadline() {
+            shard.schedule(at, reservation.id.clone());
+        }
+        shard.by_id.insert(reservation.id.clone(), reservation);
+        self.remembered.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Replaces (or adds) a reservation from the log, rescheduling its deadline.
+    pub fn replace_restored(&self, reservation: Reservation) {
+        let mut shard = self.lock_for(&reservation.id);
+        if let Some(at) = reservation.deadline() {
+            shard.schedule(at, reservation.id.clone());
+        }
+        if shard.by_id.insert(reservation.id.clone(), reservation).is_none() {
+            self.remembered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes a forgotten reservation replayed from the log.
+    pub fn remove_restored(&self, id: &str) {
+        if self.lock_for(id).by_id.remove(id).is_some() {
+            self.count_forgotten();
+        }
     }
 
     pub fn count_forgotten(&self) {

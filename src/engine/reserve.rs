@@ -2,21 +2,22 @@
 
 use super::catalogue_ops::check_range;
 use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
-use super::{Engine, EngineError, ShortLine};
+use super::journal::{Cause, ReservationImage};
+use super::{Engine, EngineError, Operation, ShortLine};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
 use crate::model::{validate_id, Catalogue, HoldKind, IdKind, LocationId, SkuId, Timestamp};
 use crate::model::HoldCheck;
 use std::sync::Arc;
 
 /// One line of a reservation request, as a client names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReserveLine {
     pub sku: String,
     pub location: String,
     pub quantity: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReserveRequest {
     /// The client's id for the cart or order; retries reuse it.
     pub id: String,
@@ -27,7 +28,7 @@ pub struct ReserveRequest {
 }
 
 /// One held line of a reservation: a (component) SKU at a location.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReservedLine {
     pub sku: SkuId,
     pub location: LocationId,
@@ -35,7 +36,7 @@ pub struct ReservedLine {
     pub kind: HoldKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReserveOutcome {
     pub id: Arc<str>,
     /// Kits expanded into their components; one line per (SKU, location).
@@ -77,6 +78,15 @@ impl Engine {
     /// Holds every line or none. A retry with the same id and lines returns the
     /// first outcome; the same id with other lines is a `Conflict`.
     pub fn reserve(&self, request: &ReserveRequest, now: Timestamp) -> Result<ReserveOutcome, EngineError> {
+        self.logged(|| Operation::Reserve(request.clone()), |op| self.reserve_as(request, now, op))
+    }
+
+    pub(super) fn reserve_as(
+        &self,
+        request: &ReserveRequest,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<ReserveOutcome, EngineError> {
         validate_request(request)?;
         let catalogue = self.catalogue.load();
         let resolved = self.resolve_request(&catalogue, request)?;
@@ -94,36 +104,24 @@ impl Engine {
             let existing = &shard.by_id[request.id.as_str()];
             return Ok(ReserveOutcome::first(existing, true));
         }
-        if !resolved.unknown.is_empty() {
-            return Err(EngineError::InsufficientStock(self.all_short_lines(&catalogue, &resolved)));
-        }
+        // Capacity before stock (docs/ENGINE.md, Reserve 4 then 5), unknown SKUs included.
         if !self.reservations.try_count_new(self.config.max_reservations) {
             return Err(EngineError::ReservationCapacity { limit: self.config.max_reservations });
         }
-        let held = match self.hold_lines(&catalogue, &resolved) {
-            Ok(held) => held,
+        if !resolved.unknown.is_empty() {
+            self.reservations.count_forgotten();
+            return Err(EngineError::InsufficientStock(self.all_short_lines(&catalogue, &resolved)));
+        }
+        let reservation = match self.hold_lines(&catalogue, resolved, request, now, operation) {
+            Ok(reservation) => reservation,
             Err(error) => {
                 self.reservations.count_forgotten();
                 return Err(error);
             }
         };
-        let id: Arc<str> = Arc::from(request.id.as_str());
-        let expires_at = now.saturating_add_ms(request.ttl_ms);
-        let reservation = Reservation {
-            id: id.clone(),
-            state: ReservationState::Held,
-            created_at: now,
-            expires_at: Some(expires_at),
-            first_expires_at: expires_at,
-            promise_by: request.promise_by,
-            requested: resolved.requested,
-            lines: held,
-            forget_at: None,
-            applied_steps: Vec::new(),
-        };
         let outcome = ReserveOutcome::first(&reservation, false);
-        shard.schedule(expires_at, id.clone());
-        shard.by_id.insert(id, reservation);
+        shard.schedule(reservation.first_expires_at, reservation.id.clone());
+        shard.by_id.insert(reservation.id.clone(), reservation);
         Ok(outcome)
     }
 
@@ -166,9 +164,17 @@ impl Engine {
         Ok(ResolvedRequest { requested, component_lines, unknown, promise_by: request.promise_by })
     }
 
-    /// Checks every line under the write locks of all shards involved, then applies
-    /// all of them, or none and names every short line.
-    fn hold_lines(&self, catalogue: &Catalogue, resolved: &ResolvedRequest) -> Result<Vec<HeldLine>, EngineError> {
+    /// Checks every line under the write locks of all shards involved, then holds
+    /// all of them and records the new reservation before the locks go, or holds
+    /// none and names every short line.
+    fn hold_lines(
+        &self,
+        catalogue: &Catalogue,
+        resolved: ResolvedRequest,
+        request: &ReserveRequest,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<Reservation, EngineError> {
         let lines = &resolved.component_lines;
         let mut guards = self.stock.write_many(lines.iter().map(|(sku, _, _)| *sku));
         let mut kinds = Vec::with_capacity(lines.len());
@@ -205,7 +211,24 @@ impl Engine {
             debug_assert!(position.is_consistent());
             held.push(HeldLine { sku, location, kind, quantity, held: quantity, fulfilled: 0, released: 0, returned: 0 });
         }
-        Ok(held)
+        let expires_at = now.saturating_add_ms(request.ttl_ms);
+        let reservation = Reservation {
+            id: Arc::from(request.id.as_str()),
+            state: ReservationState::Held,
+            created_at: now,
+            expires_at: Some(expires_at),
+            first_expires_at: expires_at,
+            promise_by: request.promise_by,
+            requested: resolved.requested,
+            lines: held,
+            forget_at: None,
+            applied_steps: Vec::new(),
+        };
+        if let Some(operation) = operation {
+            let images = || guards.images(self.stock.shard_bits(), reservation.lines.iter().map(|l| (l.sku, l.location)));
+            self.record_change(now, Cause::Operation(operation), images, Some(ReservationImage::Present(&reservation)));
+        }
+        Ok(reservation)
     }
 
     /// Every line that is short, for a reserve that names an unknown SKU: the unknown
@@ -257,10 +280,13 @@ fn validate_request(request: &ReserveRequest) -> Result<(), EngineError> {
         });
     }
     check_range("ttl_ms", clamp_i64(request.ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
-    for line in &request.lines {
+    for (index, line) in request.lines.iter().enumerate() {
         validate_id(IdKind::Sku, &line.sku)?;
         validate_id(IdKind::Location, &line.location)?;
         check_range("quantity", i64::from(line.quantity), 1, i64::from(MAX_QUANTITY))?;
+        if request.lines[..index].iter().any(|l| l.sku == line.sku && l.location == line.location) {
+            return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: line.location.clone() });
+        }
     }
     Ok(())
 }

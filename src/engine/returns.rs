@@ -5,12 +5,13 @@ use super::catalogue_ops::check_range;
 use super::lifecycle::LineQuantity;
 use super::reservations::Reservation;
 use super::stock_ops::bucket_name;
-use super::{Engine, EngineError};
+use super::journal::{Cause, PositionImage, ReservationImage};
+use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_QUANTITY, MAX_STEPS_PER_RESERVATION};
-use crate::model::{validate_id, Bucket, IdKind, PositionView};
+use crate::model::{validate_id, Bucket, IdKind, PositionView, SkuId, Timestamp};
 
 /// A return of units fulfilled on a reservation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestockRequest {
     /// The reservation the units were fulfilled on (kept for reporting, and to
     /// refuse returning more than was shipped).
@@ -25,6 +26,15 @@ pub struct RestockRequest {
 
 impl Engine {
     pub fn restock(&self, request: &RestockRequest) -> Result<PositionView, EngineError> {
+        self.logged(|| Operation::Restock(request.clone()), |op| self.restock_as(request, Timestamp(0), op))
+    }
+
+    pub(super) fn restock_as(
+        &self,
+        request: &RestockRequest,
+        at: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<PositionView, EngineError> {
         validate_id(IdKind::Reservation, &request.reservation_id)?;
         validate_id(IdKind::Step, &request.step_id)?;
         validate_id(IdKind::Sku, &request.line.sku)?;
@@ -36,11 +46,14 @@ impl Engine {
         let Some(reservation) = shard.by_id.get_mut(request.reservation_id.as_str()) else {
             return Err(EngineError::UnknownReservation(request.reservation_id.clone()));
         };
-        let sku = self.sku_for_write(&catalogue, &request.line.sku, "restocked")?;
+        // A SKU no write ever named cannot be on the reservation: nothing to return.
+        let sku = self.skus.get(&request.line.sku).unwrap_or(SkuId(u32::MAX));
         if reservation.applied_steps.iter().any(|s| **s == *request.step_id) {
+            // A retry answers the position the step restocked. None there (the step id
+            // was used by another call): say so, rather than a view of a made-up SKU id.
             let stock = self.stock.read(sku);
-            let position = stock.get(sku, location).cloned().unwrap_or_default();
-            return Ok(position.view(sku, location));
+            let unknown = || EngineError::UnknownPosition { sku: request.line.sku.clone(), location: request.line.location.clone() };
+            return stock.get(sku, location).map(|position| position.view(sku, location)).ok_or_else(unknown);
         }
         if reservation.applied_steps.len() >= MAX_STEPS_PER_RESERVATION {
             return Err(EngineError::TooMany {
@@ -68,9 +81,14 @@ impl Engine {
         *position.bucket_mut(request.bucket) = after as u32;
         position.version += 1;
         let view = position.view(sku, location);
-        drop(stock);
         mark_returned(reservation, sku, quantity);
         reservation.applied_steps.push(request.step_id.as_str().into());
+        if let Some(operation) = operation {
+            let position = stock.get(sku, location).expect("stored above");
+            let images = || vec![PositionImage { sku, location, position }];
+            self.record_change(at, Cause::Operation(operation), images, Some(ReservationImage::Present(reservation)));
+        }
+        drop(stock);
         Ok(view)
     }
 }

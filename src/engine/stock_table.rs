@@ -106,6 +106,24 @@ pub struct ShardGuards<'a> {
 }
 
 impl ShardGuards<'_> {
+    /// After-images of the given positions, for the journal. Each must exist.
+    pub fn images(
+        &self,
+        shard_bits: u32,
+        keys: impl Iterator<Item = (SkuId, LocationId)>,
+    ) -> Vec<crate::engine::journal::PositionImage<'_>> {
+        let mask = (1usize << shard_bits) - 1;
+        keys.map(|(sku, location)| {
+            let at = self
+                .guards
+                .binary_search_by_key(&(sku.index() & mask), |(index, _)| *index)
+                .expect("the caller locked every shard it touches");
+            let position = self.guards[at].1.get(sku, location).expect("an imaged position exists");
+            crate::engine::journal::PositionImage { sku, location, position }
+        })
+        .collect()
+    }
+
     pub fn shard(&mut self, shard_index: usize) -> &mut StockShard {
         let at = self
             .guards

@@ -15,7 +15,7 @@ use crate::limits::MAX_QUANTITY;
 use crate::model::{LocationId, SkuId, Timestamp};
 
 /// Supply on its way to a position: a purchase order or a transfer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct IncomingSupply {
     /// The client's reference for this supply (a PO or transfer number).
     pub reference: Box<str>,
@@ -24,7 +24,7 @@ pub struct IncomingSupply {
 }
 
 /// Where physical units sit at a position. Only `Sellable` counts toward on hand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Bucket {
     Sellable,
     Damaged,
@@ -32,7 +32,7 @@ pub enum Bucket {
 }
 
 /// How a reservation line was covered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum HoldKind {
     /// From stock on hand (within available to sell).
     InStock,
@@ -43,7 +43,7 @@ pub enum HoldKind {
 }
 
 /// The stored state of one position. 40 bytes; see BENCHMARKS.md for memory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Position {
     pub on_hand: u32,
     pub reserved: u32,
@@ -60,7 +60,7 @@ pub struct Position {
 }
 
 /// A bulk-load row: the absolute quantities a feed says a position has.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PositionRow {
     pub sku: String,
     pub location: String,
@@ -72,7 +72,7 @@ pub struct PositionRow {
 }
 
 /// Everything a client may read about one position.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PositionView {
     pub sku: SkuId,
     pub location: LocationId,

@@ -1,0 +1,6 @@
+//! The `stockd` command line: one module per subcommand family.
+
+pub mod demo;
+pub mod snapshot;
+pub mod soak;
+pub mod wal;

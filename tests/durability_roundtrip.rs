@@ -133,3 +133,14 @@ fn snapshot_plus_log_rebuilds_the_same_state_and_writes_continue_after_reopen() 
     let (engine, _) = recover(&config, RecoveryTarget::default(), false).unwrap();
     assert_eq!(engine.digest(), digest);
 }
+
+#[test]
+fn a_data_folder_is_opened_by_one_engine_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), DurabilityMode::Always);
+    let (first, _) = DurableEngine::open(config.clone()).unwrap();
+    let second = DurableEngine::open(config.clone());
+    assert!(matches!(second, Err(stockd::storage::RecoveryError::Locked(_))), "a second open is refused");
+    drop(first);
+    assert!(DurableEngine::open(config).is_ok(), "the lock goes with the engine");
+}

@@ -28,7 +28,8 @@ use stockd::engine::{
 };
 use stockd::limits::{MAX_QUANTITY, MAX_TTL_MS};
 use stockd::model::{
-    Bucket, ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow, PositionView,
+    Bucket, ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow,
+    PositionView,
 };
 use stockd::{Engine, EngineConfig, EngineError, Operation, Outcome, Timestamp};
 
@@ -108,7 +109,11 @@ enum Advance {
 enum SupplyPick {
     /// The n-th incoming supply line of any position (modulo how many there are).
     Existing(usize),
-    Raw { sku: usize, location: usize, supply: usize },
+    Raw {
+        sku: usize,
+        location: usize,
+        supply: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -124,26 +129,81 @@ struct RowPick {
 
 #[derive(Clone, Debug)]
 enum Act {
-    Reserve { id: IdPick, lines: Vec<(usize, usize, u32)>, ttl_ms: u64, promise: Option<Promise> },
+    Reserve {
+        id: IdPick,
+        lines: Vec<(usize, usize, u32)>,
+        ttl_ms: u64,
+        promise: Option<Promise>,
+    },
     RetryReserve,
     Commit(IdPick),
     Release(IdPick, Option<StepPick>),
     Fulfil(IdPick, Option<StepPick>),
     Extend(IdPick, u64),
     ExpireDue,
-    Adjust { sku: usize, location: usize, delta: i64, reference: usize },
-    SetOnHand { sku: usize, location: usize, on_hand: u32, version: VersionPick },
-    SetSafetyStock { sku: usize, location: usize, value: u32 },
-    SetBackorderLimit { sku: usize, location: usize, value: u32 },
-    MoveStock { sku: usize, location: usize, from: usize, to: usize, quantity: u32 },
-    AddIncoming { sku: usize, location: usize, supply: usize, quantity: u32, due_in_ms: i64 },
-    ReceiveIncoming { supply: SupplyPick, quantity: u32 },
-    CancelIncoming { supply: SupplyPick },
+    Adjust {
+        sku: usize,
+        location: usize,
+        delta: i64,
+        reference: usize,
+    },
+    SetOnHand {
+        sku: usize,
+        location: usize,
+        on_hand: u32,
+        version: VersionPick,
+    },
+    SetSafetyStock {
+        sku: usize,
+        location: usize,
+        value: u32,
+    },
+    SetBackorderLimit {
+        sku: usize,
+        location: usize,
+        value: u32,
+    },
+    MoveStock {
+        sku: usize,
+        location: usize,
+        from: usize,
+        to: usize,
+        quantity: u32,
+    },
+    AddIncoming {
+        sku: usize,
+        location: usize,
+        supply: usize,
+        quantity: u32,
+        due_in_ms: i64,
+    },
+    ReceiveIncoming {
+        supply: SupplyPick,
+        quantity: u32,
+    },
+    CancelIncoming {
+        supply: SupplyPick,
+    },
     /// `line`: return a SKU the reservation holds a line of (to its location).
-    Restock { id: IdPick, step: usize, line: Option<usize>, sku: usize, location: usize, quantity_seed: u32, bucket: usize },
+    Restock {
+        id: IdPick,
+        step: usize,
+        line: Option<usize>,
+        sku: usize,
+        location: usize,
+        quantity_seed: u32,
+        bucket: usize,
+    },
     BulkLoad(Vec<RowPick>),
-    DefineKit { kit: usize, components: Vec<(usize, u32)> },
-    UpsertChannel { locations: Vec<usize>, excluded: Vec<usize>, buffer: ChannelBuffer },
+    DefineKit {
+        kit: usize,
+        components: Vec<(usize, u32)>,
+    },
+    UpsertChannel {
+        locations: Vec<usize>,
+        excluded: Vec<usize>,
+        buffer: ChannelBuffer,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -253,8 +313,12 @@ fn reserve() -> impl Strategy<Value = Act> {
         2 => (0u64..60_000).prop_map(|ms| Some(Promise::InMs(ms))),
         1 => (0usize..4).prop_map(|n| Some(Promise::AtSupply(n))),
     ];
-    (reserve_id(), reserve_lines, ttl_ms(), promise)
-        .prop_map(|(id, lines, ttl_ms, promise)| Act::Reserve { id, lines, ttl_ms, promise })
+    (reserve_id(), reserve_lines, ttl_ms(), promise).prop_map(|(id, lines, ttl_ms, promise)| Act::Reserve {
+        id,
+        lines,
+        ttl_ms,
+        promise,
+    })
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -325,16 +389,15 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(1usize), Just(8)],
         prop_oneof![1 => Just(4usize), 3 => Just(1_000)],
         any::<bool>(),
-        prop_oneof![Just(ChannelBuffer::None), (1u32..4).prop_map(ChannelBuffer::Units), (1u8..30).prop_map(ChannelBuffer::Percent)],
+        prop_oneof![
+            Just(ChannelBuffer::None),
+            (1u32..4).prop_map(ChannelBuffer::Units),
+            (1u8..30).prop_map(ChannelBuffer::Percent)
+        ],
         vec(proptest::option::weighted(0.95, one_position), 9),
     )
-        .prop_map(|(stock_shards, reservation_shards, max_reservations, channel_excludes_l3, buffer, stock)| Setup {
-            stock_shards,
-            reservation_shards,
-            max_reservations,
-            channel_excludes_l3,
-            buffer,
-            stock,
+        .prop_map(|(stock_shards, reservation_shards, max_reservations, channel_excludes_l3, buffer, stock)| {
+            Setup { stock_shards, reservation_shards, max_reservations, channel_excludes_l3, buffer, stock }
         })
 }
 
@@ -499,7 +562,13 @@ impl Driver {
             Act::AddIncoming { sku, location, supply, quantity, due_in_ms } => {
                 let (sku, location) = names(*sku, *location);
                 let expected_at = Timestamp(now.saturating_add_signed(*due_in_ms));
-                Operation::AddIncoming { sku, location, reference: SUPPLIES[*supply].to_owned(), quantity: *quantity, expected_at }
+                Operation::AddIncoming {
+                    sku,
+                    location,
+                    reference: SUPPLIES[*supply].to_owned(),
+                    quantity: *quantity,
+                    expected_at,
+                }
             }
             Act::ReceiveIncoming { supply, quantity } => {
                 let (sku, location, reference) = Driver::supply(supply, model);
@@ -518,9 +587,11 @@ impl Driver {
                         let held = &r.lines[which % r.lines.len()];
                         sku = held.sku.clone();
                         location = held.location.clone();
-                        let returnable: i64 = r.lines.iter().filter(|l| l.sku == sku).map(|l| l.fulfilled - l.returned).sum();
+                        let returnable: i64 =
+                            r.lines.iter().filter(|l| l.sku == sku).map(|l| l.fulfilled - l.returned).sum();
                         let returnable = returnable as u32;
-                        quantity = if *quantity_seed == 0 { returnable + 1 } else { 1 + quantity_seed % returnable.max(1) };
+                        quantity =
+                            if *quantity_seed == 0 { returnable + 1 } else { 1 + quantity_seed % returnable.max(1) };
                     }
                 }
                 Operation::Restock(RestockRequest {
@@ -631,7 +702,11 @@ fn view_snapshot(engine: &Engine, view: &PositionView) -> PositionSnapshot {
         incoming: view
             .incoming
             .iter()
-            .map(|s| Supply { reference: s.reference.to_string(), quantity: s.quantity.into(), expected_at: s.expected_at.millis() })
+            .map(|s| Supply {
+                reference: s.reference.to_string(),
+                quantity: s.quantity.into(),
+                expected_at: s.expected_at.millis(),
+            })
             .collect(),
         version: view.version,
     }
@@ -697,9 +772,16 @@ fn outcome_snapshot(engine: &Engine, outcome: &Outcome) -> reference_model::Outc
         }
         Outcome::Position(view) => M::Position(view_snapshot(engine, view)),
         Outcome::BulkLoad(b) => {
-            let mut rejections: Vec<(u64, EngineError)> = b.rejections.iter().map(|r| (r.row, r.error.clone())).collect();
+            let mut rejections: Vec<(u64, EngineError)> =
+                b.rejections.iter().map(|r| (r.row, r.error.clone())).collect();
             rejections.sort_by_key(|(row, _)| *row);
-            M::BulkLoad(BulkLoaded { inserted: b.inserted, updated: b.updated, unchanged: b.unchanged, rejected: b.rejected, rejections })
+            M::BulkLoad(BulkLoaded {
+                inserted: b.inserted,
+                updated: b.updated,
+                unchanged: b.unchanged,
+                rejected: b.rejected,
+                rejections,
+            })
         }
     }
 }
@@ -754,26 +836,39 @@ fn compare_state(engine: &Engine, model: &Model, seen: &BTreeSet<String>, now: u
             match (engine.position(sku, location), model.position(sku, location)) {
                 (Ok(view), Some(expected)) => prop_assert_eq!(view_snapshot(engine, &view), expected),
                 (Err(EngineError::UnknownPosition { .. }), None) => {}
-                (actual, expected) => prop_assert!(false, "{sku}@{location}: engine {:?}, model {:?}", actual, expected),
+                (actual, expected) => {
+                    prop_assert!(false, "{sku}@{location}: engine {:?}, model {:?}", actual, expected)
+                }
             }
         }
     }
-    let mut scopes: Vec<AvailabilityScope> = KNOWN_LOCATIONS.iter().map(|l| AvailabilityScope::Location((*l).into())).collect();
+    let mut scopes: Vec<AvailabilityScope> =
+        KNOWN_LOCATIONS.iter().map(|l| AvailabilityScope::Location((*l).into())).collect();
     scopes.push(AvailabilityScope::Channel(CHANNEL.into()));
     let skus: Vec<String> = SKUS.iter().map(|s| (*s).to_owned()).collect();
     for measure in [Availability::ToSell, Availability::ToPromise(Timestamp(now + PROMISE_HORIZON_MS))] {
         for scope in &scopes {
-            let expected: Vec<u64> = SKUS.iter().map(|sku| model.availability(sku, scope, measure).expect("valid")).collect();
+            let expected: Vec<u64> =
+                SKUS.iter().map(|sku| model.availability(sku, scope, measure).expect("valid")).collect();
             prop_assert_eq!(engine.availability_batch(&skus, scope, measure).expect("valid"), expected.clone());
             for (sku, expected) in SKUS.iter().zip(expected) {
-                prop_assert_eq!(engine.availability(sku, scope, measure).expect("valid"), expected, "{} in {:?}", sku, scope);
+                prop_assert_eq!(
+                    engine.availability(sku, scope, measure).expect("valid"),
+                    expected,
+                    "{} in {:?}",
+                    sku,
+                    scope
+                );
             }
         }
     }
     for sku in SKUS.iter().filter(|sku| !model.is_kit(sku)) {
         let actual = engine.channel_availability(sku, CHANNEL, true).expect("valid");
         let breakdown = actual.locations.iter().map(|l| (location_name(engine, l.location), l.available)).collect();
-        prop_assert_eq!((actual.available, actual.summed, breakdown), model.channel_breakdown(sku, CHANNEL).expect("valid"));
+        prop_assert_eq!(
+            (actual.available, actual.summed, breakdown),
+            model.channel_breakdown(sku, CHANNEL).expect("valid")
+        );
     }
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for id in seen.iter().chain(&model.reservation_ids()) {
@@ -911,8 +1006,10 @@ fn run_case(case: &Case, mix: &mut Mix) -> Result<(), TestCaseError> {
         mix.record(&operation, &expected);
         driver.record(&expected);
         let context = format!("operation {index} at {now}: {operation:?}");
-        compare_outcomes(&engine, &operation, &actual, &expected).map_err(|e| TestCaseError::fail(format!("{context}\n{e}")))?;
-        compare_state(&engine, &model, &driver.seen, now).map_err(|e| TestCaseError::fail(format!("after {context}\n{e}")))?;
+        compare_outcomes(&engine, &operation, &actual, &expected)
+            .map_err(|e| TestCaseError::fail(format!("{context}\n{e}")))?;
+        compare_state(&engine, &model, &driver.seen, now)
+            .map_err(|e| TestCaseError::fail(format!("after {context}\n{e}")))?;
     }
     Ok(())
 }
@@ -953,7 +1050,10 @@ fn engine_matches_the_reference_model() {
         ("set_on_hand (versioned)", 5),
     ] {
         let succeeded = mix.succeeded(label);
-        assert!(succeeded * 1000 >= total * at_least_per_mille, "only {succeeded} successful {label} in {total} operations");
+        assert!(
+            succeeded * 1000 >= total * at_least_per_mille,
+            "only {succeeded} successful {label} in {total} operations"
+        );
     }
     assert!(mix.expired > 0 && mix.forgotten > 0, "sweeps must expire and forget: {}", mix.report());
 }

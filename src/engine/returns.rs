@@ -48,6 +48,9 @@ impl Engine {
         };
         // A SKU no write ever named cannot be on the reservation: nothing to return.
         let sku = self.skus.get(&request.line.sku).unwrap_or(SkuId(u32::MAX));
+        if catalogue.kit(sku).is_some() {
+            return Err(EngineError::KitNotAllowed { sku: request.line.sku.clone(), operation: "restocked" });
+        }
         if reservation.applied_steps.iter().any(|s| **s == *request.step_id) {
             // A retry answers the position the step restocked. None there (the step id
             // was used by another call): say so, rather than a view of a made-up SKU id.

@@ -44,6 +44,9 @@ pub struct DurableEngine {
     /// The log position of the last snapshot, for "every N records".
     last_snapshot_lsn: Mutex<u64>,
     periodic: Mutex<Option<Periodic>>,
+    /// An exclusive lock on `<data>/LOCK`, held for the engine's life, so that two
+    /// processes never write the same folders.
+    _lock: std::fs::File,
 }
 
 struct Periodic {
@@ -54,6 +57,7 @@ struct Periodic {
 impl DurableEngine {
     /// Recovers from the folders in `config` and opens the log for new writes.
     pub fn open(config: StorageConfig) -> Result<(Arc<DurableEngine>, RecoveryReport), RecoveryError> {
+        let lock = lock_data_dir(&config.data_dir)?;
         let (mut engine, report) = recover(&config, RecoveryTarget::default(), true)?;
         let wal = match config.durability {
             DurabilityMode::None => None,
@@ -73,6 +77,7 @@ impl DurableEngine {
             config,
             snapshotting: Mutex::new(()),
             periodic: Mutex::new(None),
+            _lock: lock,
         });
         Ok((durable, report))
     }
@@ -187,6 +192,18 @@ impl DurableEngine {
             let _ = periodic.thread.join();
         }
         self.take_snapshot(now)
+    }
+}
+
+/// Takes the data folder's lock file, or says who has it.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, RecoveryError> {
+    std::fs::create_dir_all(data_dir).map_err(WalError::io(data_dir))?;
+    let path = data_dir.join("LOCK");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(WalError::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RecoveryError::Locked(path)),
+        Err(std::fs::TryLockError::Error(error)) => Err(WalError::io(&path)(error).into()),
     }
 }
 

@@ -50,6 +50,8 @@ pub enum RecoveryError {
     Log(#[from] WalError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error("{0} is locked: another stockd process has this data folder open")]
+    Locked(PathBuf),
     #[error("no snapshot is old enough for the target (the oldest covers up to LSN {oldest_complete})")]
     TargetTooOld { oldest_complete: u64 },
 }

@@ -28,9 +28,11 @@ pub type Lsn = u64;
 pub enum DurabilityMode {
     /// Acknowledge after the record is fsynced (group commit makes this cheap).
     Always,
-    /// Acknowledge after the record is appended; fsync at least every `ms`
-    /// milliseconds. A power failure loses at most the last `ms` (plus one batch);
-    /// a process crash loses only records not yet handed to the OS (microseconds).
+    /// Acknowledge once the record is in the log's buffer; the writer thread hands it
+    /// to the OS at once (microseconds later) and fsyncs at least every `ms`
+    /// milliseconds. A crash of the process loses the records acknowledged in the
+    /// last moments before it that the writer had not yet written (in practice well
+    /// under `ms`); a power failure loses at most the last `ms` plus one batch.
     Interval { ms: u64 },
     /// No log: memory only. A crash loses everything since the last snapshot.
     None,

@@ -10,17 +10,14 @@
 
 use std::collections::BTreeMap;
 use stockd::engine::{
-    Availability, AvailabilityScope, LineQuantity, PartialStep, ReservationState, ReserveRequest,
-    RestockRequest, ShortLine,
+    Availability, AvailabilityScope, LineQuantity, PartialStep, ReservationState, ReserveRequest, RestockRequest,
+    ShortLine,
 };
 use stockd::limits::{
-    MAX_EXPANDED_LINES, MAX_ID_BYTES, MAX_INCOMING_PER_POSITION, MAX_KIT_COMPONENTS,
-    MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_REFERENCE_BYTES, MAX_STEPS_PER_RESERVATION,
-    MAX_TTL_MS, MIN_TTL_MS,
+    MAX_EXPANDED_LINES, MAX_ID_BYTES, MAX_INCOMING_PER_POSITION, MAX_KIT_COMPONENTS, MAX_LINES_PER_RESERVATION,
+    MAX_QUANTITY, MAX_REFERENCE_BYTES, MAX_STEPS_PER_RESERVATION, MAX_TTL_MS, MIN_TTL_MS,
 };
-use stockd::model::{
-    Bucket, ChannelBuffer, ChannelSpec, HoldKind, IdKind, LocationSpec, PositionRow,
-};
+use stockd::model::{Bucket, ChannelBuffer, ChannelSpec, HoldKind, IdKind, LocationSpec, PositionRow};
 use stockd::{EngineError, Operation, Timestamp};
 
 const MAX: i64 = MAX_QUANTITY as i64;
@@ -74,9 +71,7 @@ impl Position {
     }
 
     fn keeps_invariant(&self) -> bool {
-        self.reserved <= self.ceiling().max(0)
-            && self.incoming_total() <= MAX
-            && self.on_hand <= MAX
+        self.reserved <= self.ceiling().max(0) && self.incoming_total() <= MAX && self.on_hand <= MAX
     }
 
     fn bucket_mut(&mut self, bucket: Bucket) -> &mut i64 {
@@ -209,6 +204,9 @@ pub enum Outcome {
     BulkLoad(BulkLoaded),
 }
 
+/// A channel's (available, summed, [(location, available)]).
+pub type Breakdown = (u64, u64, Vec<(String, u64)>);
+
 #[derive(Clone, Debug)]
 pub struct Channel {
     /// Sorted by location id (order of creation), no repeats, exclusions removed.
@@ -244,11 +242,7 @@ fn check_text(kind: IdKind, text: &str, max_bytes: usize, free_text: bool) -> Re
     };
     match reason {
         None => Ok(()),
-        Some(reason) => Err(EngineError::InvalidId {
-            kind,
-            id: text.chars().take(MAX_ID_BYTES).collect(),
-            reason,
-        }),
+        Some(reason) => Err(EngineError::InvalidId { kind, id: text.chars().take(MAX_ID_BYTES).collect(), reason }),
     }
 }
 
@@ -443,7 +437,12 @@ impl Model {
         }
     }
 
-    pub fn availability(&self, sku: &str, scope: &AvailabilityScope, measure: Availability) -> Result<u64, EngineError> {
+    pub fn availability(
+        &self,
+        sku: &str,
+        scope: &AvailabilityScope,
+        measure: Availability,
+    ) -> Result<u64, EngineError> {
         match scope {
             AvailabilityScope::Location(location) => {
                 self.location_exists(location)?;
@@ -460,7 +459,7 @@ impl Model {
     }
 
     /// A plain SKU across a channel: (available, summed, per location that has a position).
-    pub fn channel_breakdown(&self, sku: &str, channel: &str) -> Result<(u64, u64, Vec<(String, u64)>), EngineError> {
+    pub fn channel_breakdown(&self, sku: &str, channel: &str) -> Result<Breakdown, EngineError> {
         let channel = self.channel(channel)?;
         let breakdown: Vec<(String, u64)> = channel
             .locations
@@ -575,7 +574,11 @@ impl Model {
             check_id(IdKind::Location, &line.location)?;
             check_quantity(line.quantity)?;
             if request.lines[..index].iter().any(|l| l.sku == line.sku && l.location == line.location) {
-                return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: line.location.clone() });
+                return Err(EngineError::DuplicateLine {
+                    index,
+                    sku: line.sku.clone(),
+                    location: line.location.clone(),
+                });
             }
         }
         // 2. Locations, kit expansion.
@@ -645,7 +648,16 @@ impl Model {
             let p = self.positions.get_mut(&(sku.clone(), location.clone())).expect("checked above");
             p.reserved += units;
             p.version += 1;
-            lines.push(Line { sku, location, kind, quantity: units, held: units, fulfilled: 0, released: 0, returned: 0 });
+            lines.push(Line {
+                sku,
+                location,
+                kind,
+                quantity: units,
+                held: units,
+                fulfilled: 0,
+                released: 0,
+                returned: 0,
+            });
         }
         let expires_at = now.saturating_add(request.ttl_ms);
         let reservation = Reservation {
@@ -726,7 +738,13 @@ impl Model {
     }
 
     /// `release` (fulfil = false) and `fulfil`, whole or partial.
-    fn take_units(&mut self, id: &str, partial: Option<&PartialStep>, now: u64, fulfil: bool) -> Result<Outcome, EngineError> {
+    fn take_units(
+        &mut self,
+        id: &str,
+        partial: Option<&PartialStep>,
+        now: u64,
+        fulfil: bool,
+    ) -> Result<Outcome, EngineError> {
         check_id(IdKind::Reservation, id)?;
         if let Some(step) = partial {
             check_step(step)?;
@@ -751,7 +769,9 @@ impl Model {
             (state, _, _) => return Err(invalid_state(id, state, operation)),
         }
         let amounts: Vec<(usize, i64)> = match partial {
-            None => reservation.lines.iter().enumerate().filter(|(_, l)| l.held > 0).map(|(i, l)| (i, l.held)).collect(),
+            None => {
+                reservation.lines.iter().enumerate().filter(|(_, l)| l.held > 0).map(|(i, l)| (i, l.held)).collect()
+            }
             Some(step) => {
                 if reservation.applied_steps.len() >= MAX_STEPS_PER_RESERVATION {
                     let count = reservation.applied_steps.len() + 1;
@@ -832,8 +852,9 @@ impl Model {
         let Some(reservation) = self.reservations.get(&request.reservation_id) else {
             return Err(EngineError::UnknownReservation(request.reservation_id.clone()));
         };
-        // ENGINE CHOICE: a kit is not refused as such; no line holds a kit, so there
-        // is nothing fulfilled of it to return.
+        if self.kits.contains_key(sku) {
+            return Err(EngineError::KitNotAllowed { sku: sku.clone(), operation: "" });
+        }
         let key = (sku.clone(), location.clone());
         // A step id already applied: the position as it is now, changing nothing.
         if reservation.applied_steps.contains(&request.step_id) {
@@ -845,7 +866,8 @@ impl Model {
             return Err(too_many("partial steps on one reservation", count, MAX_STEPS_PER_RESERVATION));
         }
         let quantity = i64::from(request.line.quantity);
-        let returnable: i64 = reservation.lines.iter().filter(|l| l.sku == *sku).map(|l| l.fulfilled - l.returned).sum();
+        let returnable: i64 =
+            reservation.lines.iter().filter(|l| l.sku == *sku).map(|l| l.fulfilled - l.returned).sum();
         if quantity > returnable {
             return Err(EngineError::ReturnExceedsFulfilled {
                 id: request.reservation_id.clone(),
@@ -906,7 +928,13 @@ impl Model {
         Ok(view)
     }
 
-    fn adjust(&mut self, sku: &str, location: &str, delta: i64, reference: &str) -> Result<PositionSnapshot, EngineError> {
+    fn adjust(
+        &mut self,
+        sku: &str,
+        location: &str,
+        delta: i64,
+        reference: &str,
+    ) -> Result<PositionSnapshot, EngineError> {
         check_text(IdKind::AdjustmentReference, reference, MAX_REFERENCE_BYTES, true)?;
         check_range("delta magnitude", delta.saturating_abs(), 1, MAX)?;
         self.update(sku, location, "adjusted", |p| {
@@ -920,7 +948,13 @@ impl Model {
         })
     }
 
-    fn set_on_hand(&mut self, sku: &str, location: &str, on_hand: u32, expected_version: Option<u64>) -> Result<PositionSnapshot, EngineError> {
+    fn set_on_hand(
+        &mut self,
+        sku: &str,
+        location: &str,
+        on_hand: u32,
+        expected_version: Option<u64>,
+    ) -> Result<PositionSnapshot, EngineError> {
         check_range("on_hand", i64::from(on_hand), 0, MAX)?;
         self.update(sku, location, "counted", |p| {
             if let Some(expected) = expected_version {
@@ -938,7 +972,14 @@ impl Model {
         })
     }
 
-    fn move_stock(&mut self, sku: &str, location: &str, from: Bucket, to: Bucket, quantity: u32) -> Result<PositionSnapshot, EngineError> {
+    fn move_stock(
+        &mut self,
+        sku: &str,
+        location: &str,
+        from: Bucket,
+        to: Bucket,
+        quantity: u32,
+    ) -> Result<PositionSnapshot, EngineError> {
         check_quantity(quantity)?;
         if from == to {
             return Err(EngineError::OutOfRange { field: "", value: 0, min: 1, max: 1 });
@@ -957,7 +998,14 @@ impl Model {
         })
     }
 
-    fn add_incoming(&mut self, sku: &str, location: &str, reference: &str, quantity: u32, expected_at: u64) -> Result<PositionSnapshot, EngineError> {
+    fn add_incoming(
+        &mut self,
+        sku: &str,
+        location: &str,
+        reference: &str,
+        quantity: u32,
+        expected_at: u64,
+    ) -> Result<PositionSnapshot, EngineError> {
         check_id(IdKind::SupplyReference, reference)?;
         check_quantity(quantity)?;
         self.update(sku, location, "given incoming supply", |p| {
@@ -977,7 +1025,13 @@ impl Model {
         })
     }
 
-    fn receive_incoming(&mut self, sku: &str, location: &str, reference: &str, quantity: u32) -> Result<PositionSnapshot, EngineError> {
+    fn receive_incoming(
+        &mut self,
+        sku: &str,
+        location: &str,
+        reference: &str,
+        quantity: u32,
+    ) -> Result<PositionSnapshot, EngineError> {
         check_id(IdKind::SupplyReference, reference)?;
         check_quantity(quantity)?;
         let quantity = i64::from(quantity);
@@ -1010,7 +1064,11 @@ impl Model {
             if rows[..index].iter().any(|r| r.sku == row.sku && r.location == row.location) {
                 return Err(EngineError::InvalidRow {
                     row: index as u64,
-                    error: Box::new(EngineError::DuplicateLine { index, sku: row.sku.clone(), location: row.location.clone() }),
+                    error: Box::new(EngineError::DuplicateLine {
+                        index,
+                        sku: row.sku.clone(),
+                        location: row.location.clone(),
+                    }),
                 });
             }
         }
@@ -1054,7 +1112,12 @@ fn first_outcome(reservation: &Reservation, replayed: bool) -> Reserved {
         lines: reservation
             .lines
             .iter()
-            .map(|l| ReservedLine { sku: l.sku.clone(), location: l.location.clone(), quantity: l.quantity, kind: l.kind })
+            .map(|l| ReservedLine {
+                sku: l.sku.clone(),
+                location: l.location.clone(),
+                quantity: l.quantity,
+                kind: l.kind,
+            })
             .collect(),
         expires_at: reservation.first_expires_at,
         replayed,
@@ -1083,7 +1146,11 @@ fn step_amounts(reservation: &Reservation, step: &PartialStep) -> Result<Vec<(us
     let mut amounts: Vec<(usize, i64)> = Vec::new();
     for (index, LineQuantity { sku, location, quantity }) in step.lines.iter().enumerate() {
         let Some(at) = reservation.lines.iter().position(|l| l.sku == *sku && l.location == *location) else {
-            return Err(EngineError::UnknownLine { id: reservation.id.clone(), sku: sku.clone(), location: location.clone() });
+            return Err(EngineError::UnknownLine {
+                id: reservation.id.clone(),
+                sku: sku.clone(),
+                location: location.clone(),
+            });
         };
         if amounts.iter().any(|(i, _)| *i == at) {
             return Err(EngineError::DuplicateLine { index, sku: sku.clone(), location: location.clone() });

@@ -1,0 +1,315 @@
+//! Durability benchmarks: the log's cost per write, group commit under `always`,
+//! snapshots of a big engine while writes go on, and cold start.
+//!
+//! `cargo bench --bench durability` prints one table. Sizes by environment:
+//! `STOCKD_DURABILITY_POSITIONS` (default 10,000,000), `STOCKD_DURABILITY_RECORDS`
+//! (log records replayed at cold start, default 1,000,000), `STOCKD_BENCH_THREADS`
+//! (default "1,2"), `STOCKD_ALWAYS_WRITERS` (default 64). Every figure is a median or
+//! a percentile of one run; BENCHMARKS.md records runs and the command.
+
+use hdrhistogram::Histogram;
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stockd::engine::{AdjustReason, ReserveLine, ReserveRequest};
+use stockd::model::{Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow};
+use stockd::storage::{DurableEngine, StorageConfig};
+use stockd::wal::DurabilityMode;
+use stockd::{Engine, Operation, Timestamp};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const LOCATIONS: usize = 10;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+fn thread_counts() -> Vec<usize> {
+    std::env::var("STOCKD_BENCH_THREADS")
+        .unwrap_or_else(|_| "1,2".to_owned())
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect()
+}
+
+fn location_name(index: usize) -> String {
+    format!("L{index:03}")
+}
+
+fn sku_name(index: usize) -> String {
+    format!("SKU-{index:08}")
+}
+
+fn locations() -> Operation {
+    Operation::UpsertLocations(
+        (0..LOCATIONS)
+            .map(|i| LocationSpec {
+                name: location_name(i),
+                kind: LocationKind::Warehouse,
+                coordinates: Coordinates { latitude: 52.0, longitude: 0.0 },
+                flags: LocationFlags { ships: true, pickup: false },
+                priority: 1,
+            })
+            .collect(),
+    )
+}
+
+fn rows(positions: usize, on_hand: u32) -> Vec<PositionRow> {
+    (0..positions)
+        .map(|i| PositionRow {
+            sku: sku_name(i / LOCATIONS),
+            location: location_name(i % LOCATIONS),
+            on_hand,
+            safety_stock: 0,
+            damaged: 0,
+            quality_control: 0,
+            backorder_limit: 0,
+        })
+        .collect()
+}
+
+fn storage(dir: &Path, durability: DurabilityMode) -> StorageConfig {
+    StorageConfig {
+        data_dir: dir.join("data"),
+        snapshot_dir: dir.join("snapshots"),
+        durability,
+        snapshot_interval_ms: 0,
+        snapshot_every_records: 0,
+        ..StorageConfig::default()
+    }
+}
+
+fn open(dir: &Path, durability: DurabilityMode, positions: usize) -> Arc<DurableEngine> {
+    let (durable, _) = DurableEngine::open(storage(dir, durability)).expect("open");
+    durable.apply(&locations(), Timestamp(1)).expect("locations");
+    durable.apply(&Operation::BulkLoad(rows(positions, stockd::limits::MAX_QUANTITY)), Timestamp(1)).expect("load");
+    durable
+}
+
+fn reserve_request(thread: usize, sequence: usize, skus: usize) -> ReserveRequest {
+    let index = (sequence.wrapping_mul(2_654_435_761) ^ thread.wrapping_mul(40_503)) % (skus * LOCATIONS);
+    ReserveRequest {
+        id: format!("t{thread}-{sequence}"),
+        lines: vec![ReserveLine { sku: sku_name(index / LOCATIONS), location: location_name(index % LOCATIONS), quantity: 1 }],
+        ttl_ms: 3_600_000,
+        promise_by: None,
+    }
+}
+
+/// Single-line reserves from `threads` threads, through `apply` (acknowledged).
+/// Returns reserves per second.
+fn reserves_per_second(durable: &DurableEngine, threads: usize, per_thread: usize, skus: usize) -> f64 {
+    let requests: Vec<Vec<Operation>> = (0..threads)
+        .map(|t| (0..per_thread).map(|i| Operation::Reserve(reserve_request(t, i, skus))).collect())
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for ops in &requests {
+            scope.spawn(move || {
+                for op in ops {
+                    durable.apply(op, Timestamp(2)).expect("reserve");
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The same reserves against a bare engine (no log), for the ratio.
+fn reserves_per_second_in_memory(engine: &Engine, threads: usize, per_thread: usize, skus: usize) -> f64 {
+    let requests: Vec<Vec<ReserveRequest>> =
+        (0..threads).map(|t| (0..per_thread).map(|i| reserve_request(t + 1000, i, skus)).collect()).collect();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for list in &requests {
+            scope.spawn(move || {
+                for request in list {
+                    engine.reserve(request, Timestamp(2)).expect("reserve");
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A 4 KiB overwrite + fdatasync, `samples` times: this disk's raw fsync latency.
+fn raw_fsync(dir: &Path, samples: usize) -> Histogram<u64> {
+    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(dir.join("fsync.probe")).unwrap();
+    let block = [7u8; 4096];
+    let mut histogram = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..samples {
+        let started = Instant::now();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.write_all(&block).unwrap();
+        file.sync_data().unwrap();
+        histogram.record(started.elapsed().as_micros() as u64).unwrap();
+    }
+    histogram
+}
+
+/// `writers` threads reserving under `always` for `duration`: throughput and
+/// acknowledgement latency.
+fn always_writers(durable: &DurableEngine, writers: usize, duration: Duration, skus: usize) -> (f64, Histogram<u64>) {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let histograms: Vec<Histogram<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|t| {
+                let (stop, done) = (&stop, &done);
+                scope.spawn(move || {
+                    let mut histogram = Histogram::<u64>::new(3).unwrap();
+                    let mut sequence = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let op = Operation::Reserve(reserve_request(t + 5_000, sequence, skus));
+                        let started = Instant::now();
+                        durable.apply(&op, Timestamp(3)).expect("reserve");
+                        histogram.record(started.elapsed().as_micros() as u64).unwrap();
+                        sequence += 1;
+                    }
+                    done.fetch_add(sequence as u64, Ordering::Relaxed);
+                    histogram
+                })
+            })
+            .collect();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = Histogram::<u64>::new(3).unwrap();
+    for histogram in histograms {
+        all.add(histogram).unwrap();
+    }
+    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), all)
+}
+
+/// Snapshot of a big engine while one thread keeps adjusting: total time, copy
+/// time, and the longest a write waited meanwhile.
+fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration, Duration, Duration, u64) {
+    let stop = AtomicBool::new(false);
+    let longest_write_us = AtomicU64::new(0);
+    let (taken, writes) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut writes = 0u64;
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                i = (i + 7_919) % positions;
+                let op = Operation::Adjust {
+                    sku: sku_name(i / LOCATIONS),
+                    location: location_name(i % LOCATIONS),
+                    delta: -1,
+                    reason: AdjustReason::Correction,
+                    reference: String::new(),
+                };
+                let started = Instant::now();
+                durable.apply(&op, Timestamp(4)).expect("adjust");
+                longest_write_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                writes += 1;
+            }
+            writes
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        longest_write_us.store(0, Ordering::Relaxed);
+        let taken = durable.take_snapshot(Timestamp(5)).expect("snapshot");
+        stop.store(true, Ordering::Relaxed);
+        (taken, writer.join().unwrap())
+    });
+    (taken.total_time, taken.copy_time, Duration::from_micros(longest_write_us.load(Ordering::Relaxed)), writes)
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_owned()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benches; there is nothing to list.
+    }
+    let positions = env_usize("STOCKD_DURABILITY_POSITIONS", 10_000_000);
+    let records = env_usize("STOCKD_DURABILITY_RECORDS", 1_000_000);
+    let writers = env_usize("STOCKD_ALWAYS_WRITERS", 64);
+    let skus = 100_000.min(positions / LOCATIONS).max(1);
+    let root = tempfile::tempdir_in(std::env::var("STOCKD_BENCH_DIR").unwrap_or_else(|_| "target".to_owned()))
+        .expect("a temporary folder");
+    println!("stockd durability bench: {positions} positions, {records} replayed records, {writers} always-writers");
+
+    let fsync = raw_fsync(root.path(), 2_000);
+    println!(
+        "raw 4 KiB overwrite + fdatasync          p50 {:>6} us   p99 {:>6} us",
+        fsync.value_at_quantile(0.5),
+        fsync.value_at_quantile(0.99)
+    );
+
+    for threads in thread_counts() {
+        let per_thread = 400_000 / threads;
+        let memory = Engine::default();
+        memory.apply(&locations(), Timestamp(1)).unwrap();
+        memory.bulk_load(&rows(skus * LOCATIONS, stockd::limits::MAX_QUANTITY)).unwrap();
+        let in_memory = reserves_per_second_in_memory(&memory, threads, per_thread, skus);
+        drop(memory);
+        let dir = root.path().join(format!("interval-{threads}"));
+        let durable = open(&dir, DurabilityMode::Interval { ms: 5 }, skus * LOCATIONS);
+        let logged = reserves_per_second(&durable, threads, per_thread, skus);
+        println!(
+            "single-line reserves, {threads} thread(s)     in memory {:>9.0}/s   interval:5 logged {:>9.0}/s   cost x{:.2}",
+            in_memory,
+            logged,
+            in_memory / logged
+        );
+    }
+
+    {
+        let dir = root.path().join("always");
+        let durable = open(&dir, DurabilityMode::Always, skus * LOCATIONS);
+        let (rate, latency) = always_writers(&durable, writers, Duration::from_secs(3), skus);
+        let stats = durable.wal().unwrap().stats();
+        println!(
+            "always, {writers} writers                    {:>9.0}/s   ack p50 {:>5} us  p99 {:>5} us  (p99 / raw fsync p50 = {:.2}); {:.1} records per fsync",
+            rate,
+            latency.value_at_quantile(0.5),
+            latency.value_at_quantile(0.99),
+            latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
+            stats.records as f64 / stats.fsyncs.max(1) as f64
+        );
+    }
+
+    let dir = root.path().join("big");
+    let rss_before = rss_bytes();
+    let started = Instant::now();
+    let durable = open(&dir, DurabilityMode::Interval { ms: 5 }, positions);
+    println!("bulk load (logged, interval:5) of {positions} positions: {:.2?}", started.elapsed());
+    let (total, copy, longest_write, writes) = snapshot_under_writes(&durable, positions);
+    println!(
+        "snapshot of {positions} positions: {total:.2?} in all, copy {copy:.2?}; longest write meanwhile {longest_write:.2?} ({writes} writes)"
+    );
+    let per_thread = records / 2;
+    let started = Instant::now();
+    let logged = reserves_per_second(&durable, 2, per_thread, skus);
+    durable.wal().unwrap().sync().unwrap();
+    println!("{} log records after the snapshot written in {:.2?} ({logged:.0}/s)", per_thread * 2, started.elapsed());
+    let digest = durable.engine().digest();
+    drop(durable);
+    let _ = rss_before;
+    let started = Instant::now();
+    let (reopened, report) = DurableEngine::open(storage(&dir, DurabilityMode::Interval { ms: 5 })).unwrap();
+    let cold = started.elapsed();
+    let started = Instant::now();
+    let snapshot_only = stockd::snapshot::load_snapshot(&report.snapshot.as_ref().unwrap().0, Default::default()).unwrap();
+    let load = started.elapsed();
+    drop(snapshot_only);
+    let replay = cold.saturating_sub(load);
+    println!(
+        "cold start: {cold:.2?} (snapshot load {load:.2?}, replay of {} records ~{replay:.2?} = {:.2} M records/s)",
+        report.records_replayed,
+        report.records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
+    );
+    assert_eq!(reopened.engine().digest(), digest, "cold start rebuilt the same state");
+}

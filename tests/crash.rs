@@ -1,0 +1,489 @@
+//! Real process crashes: `stockd soak` runs against a data folder and is killed
+//! with SIGKILL at a random moment, cycle after cycle on the same folders (so each
+//! start recovers on top of an earlier recovery). After every kill the folders are
+//! recovered in this process and checked:
+//! - `verify()` is clean;
+//! - every acknowledged write is there: each acknowledged reservation exists in a
+//!   state reachable from the one its last acknowledged call reported, with no
+//!   fewer units fulfilled, released or returned, no more held, and every
+//!   acknowledged step remembered; each acknowledged position write is present (the
+//!   position's version is at least the acknowledged one, with the same on hand if
+//!   equal); the acknowledged setup (locations, channel, positions, kit) exists;
+//! - recovering from an older snapshot (or none) and a longer replay gives the same
+//!   digest as the newest snapshot and the log after it, whenever the log still
+//!   reaches back that far; when it does not, recovery refuses rather than start
+//!   from a state that lacks acknowledged writes.
+//!
+//! Durability alternates between `always` and `interval:20`: a process crash keeps
+//! whatever was handed to the OS, so both must keep every acknowledged write.
+//!
+//! `STOCKD_CRASH_CYCLES` (default 20) sets the number of cycles, `STOCKD_CRASH_SEED`
+//! the seed of the kill delays and of the soak runs.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use stockd::engine::ReservationState;
+use stockd::snapshot::list_snapshots;
+use stockd::storage::{recover, RecoveryError, RecoveryTarget, StorageConfig};
+use stockd::wal::{list_segments, DurabilityMode, WalError};
+use stockd::Engine;
+
+const STOCKD: &str = env!("CARGO_BIN_EXE_stockd");
+/// Must match `src/cli/soak.rs`.
+const SOAK_LOCATIONS: [&str; 4] = ["SOAK-WH-1", "SOAK-WH-2", "SOAK-STORE-1", "SOAK-STORE-2"];
+const SOAK_CHANNEL: &str = "SOAK-WEB";
+const SOAK_KIT: &str = "SOAK-KIT";
+const SKUS: u32 = 60;
+/// Longest wait for a soak run to finish recovering and start.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn soak_sku(index: u32) -> String {
+    format!("SOAK-SKU-{index:05}")
+}
+
+fn soak_config(root: &Path) -> StorageConfig {
+    StorageConfig {
+        data_dir: root.join("data"),
+        snapshot_dir: root.join("snapshots"),
+        // Only read by `recover` here; the soak run chooses its own.
+        durability: DurabilityMode::Always,
+        snapshots_retained: 3,
+        ..StorageConfig::default()
+    }
+}
+
+/// What the soak's output said, line by line, as it arrives.
+enum Event {
+    Stdout(String),
+    Stderr(String),
+    StdoutClosed,
+    StderrClosed,
+}
+
+/// Sends each whole line of `stream` (an unterminated last line was cut by the kill
+/// and acknowledges nothing).
+fn forward(stream: impl Read + Send + 'static, events: mpsc::Sender<Event>, stdout: bool) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if !line.ends_with('\n') => break,
+                Ok(_) => {
+                    let text = line.trim_end().to_owned();
+                    let event = if stdout { Event::Stdout(text) } else { Event::Stderr(text) };
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = events.send(if stdout { Event::StdoutClosed } else { Event::StderrClosed });
+    });
+}
+
+struct SoakProcess {
+    child: std::process::Child,
+    events: Receiver<Event>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    open_streams: u8,
+}
+
+impl SoakProcess {
+    fn start(root: &Path, durability: &str, seed: u64, extra: &[&str]) -> SoakProcess {
+        let mut command = Command::new(STOCKD);
+        command
+            .arg("soak")
+            .arg("--data")
+            .arg(root.join("data"))
+            .arg("--snapshots")
+            .arg(root.join("snapshots"))
+            .args(["--durability", durability, "--seed", &seed.to_string(), "--skus", &SKUS.to_string()])
+            .args(["--snapshot-every-records", "300", "--snapshots-retained", "3", "--segment-bytes", "32768"])
+            .args(extra)
+            .env("STOCKD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("starting stockd soak");
+        let (sender, events) = mpsc::channel();
+        forward(child.stdout.take().unwrap(), sender.clone(), true);
+        forward(child.stderr.take().unwrap(), sender, false);
+        SoakProcess { child, events, stdout: Vec::new(), stderr: Vec::new(), open_streams: 2 }
+    }
+
+    /// Takes the next event, waiting until `deadline` at most. False when the time
+    /// is up or both streams are closed.
+    fn next_event(&mut self, deadline: Instant) -> bool {
+        if self.open_streams == 0 {
+            return false;
+        }
+        let event = match self.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.open_streams = 0;
+                return false;
+            }
+        };
+        match event {
+            Event::Stdout(line) => self.stdout.push(line),
+            Event::Stderr(line) => self.stderr.push(line),
+            Event::StdoutClosed | Event::StderrClosed => self.open_streams -= 1,
+        }
+        true
+    }
+
+    /// Waits for the run's recovery line; returns it.
+    fn wait_until_started(&mut self) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(line) = self.stderr.iter().find(|line| line.starts_with("soak: recovered")) {
+                return line.clone();
+            }
+            if !self.next_event(deadline) {
+                let _ = self.child.kill();
+                panic!("soak did not start (exit {:?}); stderr:\n{}", self.child.wait(), self.stderr.join("\n"));
+            }
+        }
+    }
+
+    /// Collects output until `deadline`.
+    fn run_until(&mut self, deadline: Instant) {
+        while Instant::now() < deadline && self.next_event(deadline) {}
+    }
+
+    /// SIGKILL, then everything it printed before dying.
+    fn kill(mut self) -> (Vec<String>, Vec<String>) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.next_event(deadline) {}
+        (self.stdout, self.stderr)
+    }
+
+    /// Waits for a run that ends by itself; panics unless it exits 0.
+    fn finish(mut self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while self.next_event(deadline) {}
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "soak exited {status}; stderr:\n{}", self.stderr.join("\n"));
+        self.stdout
+    }
+}
+
+/// What a reservation's last acknowledged call reported.
+#[derive(Clone, Debug)]
+struct AckedReservation {
+    state: ReservationState,
+    held: u64,
+    fulfilled: u64,
+    released: u64,
+    returned: u64,
+    steps: u64,
+}
+
+/// Everything acknowledged so far, over every cycle.
+#[derive(Default)]
+struct Acknowledged {
+    acks: u64,
+    reservations: HashMap<String, AckedReservation>,
+    /// Step ids acknowledged per reservation.
+    steps: HashMap<String, Vec<String>>,
+    /// The highest acknowledged version of a position and its on hand then.
+    positions: HashMap<(String, String), (u64, u64)>,
+    locations: bool,
+    channel: bool,
+    bulk: bool,
+    kit: bool,
+}
+
+fn parse_state(text: &str) -> ReservationState {
+    match text {
+        "Held" => ReservationState::Held,
+        "Committed" => ReservationState::Committed,
+        "Fulfilled" => ReservationState::Fulfilled,
+        "Released" => ReservationState::Released,
+        "Expired" => ReservationState::Expired,
+        other => panic!("unknown state {other:?}"),
+    }
+}
+
+impl Acknowledged {
+    /// Reads one run's stdout; returns how many acks it held.
+    fn read(&mut self, lines: &[String]) -> u64 {
+        let mut count = 0;
+        for line in lines {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("ack") => {}
+                Some("done") => continue,
+                _ => panic!("unexpected soak output line {line:?}"),
+            }
+            let _seq: u64 = words.next().and_then(|seq| seq.parse().ok()).expect("a sequence number");
+            let kind = words.next().expect("a kind");
+            let fields: HashMap<&str, &str> = words.map(|word| word.split_once('=').expect("key=value")).collect();
+            let text = |key: &str| fields.get(key).unwrap_or_else(|| panic!("{line:?} lacks {key}")).to_string();
+            let number = |key: &str| text(key).parse::<u64>().unwrap_or_else(|_| panic!("{line:?}: {key}"));
+            count += 1;
+            match kind {
+                "setup-locations" => self.locations = true,
+                "setup-channel" => self.channel = true,
+                "setup-bulk" => self.bulk = true,
+                "setup-kit" => self.kit = true,
+                "reserve" | "commit" | "fulfil" | "release" | "extend" => {
+                    let acked = AckedReservation {
+                        state: parse_state(&text("state")),
+                        held: number("held"),
+                        fulfilled: number("fulfilled"),
+                        released: number("released"),
+                        returned: number("returned"),
+                        steps: number("steps"),
+                    };
+                    if let Some(step) = fields.get("step") {
+                        self.steps.entry(text("id")).or_default().push(step.to_string());
+                    }
+                    self.reservations.insert(text("id"), acked);
+                }
+                "adjust" | "set" | "set-cas" | "restock" => {
+                    let key = (text("sku"), text("loc"));
+                    let acked = (number("version"), number("on_hand"));
+                    let entry = self.positions.entry(key).or_insert(acked);
+                    if acked.0 > entry.0 {
+                        *entry = acked;
+                    }
+                    if kind == "restock" {
+                        self.steps.entry(text("id")).or_default().push(text("step"));
+                    }
+                }
+                "expire" => {}
+                other => panic!("unknown ack kind {other:?} in {line:?}"),
+            }
+        }
+        self.acks += count;
+        count
+    }
+
+    /// Every acknowledged write is in `engine`. Returns the number of checks made.
+    fn check(&self, engine: &Engine, context: &str) -> u64 {
+        let catalogue = engine.catalogue();
+        if self.locations {
+            for name in SOAK_LOCATIONS {
+                assert!(catalogue.location_id(name).is_some(), "{context}: acknowledged location {name} is missing");
+            }
+        }
+        if self.channel {
+            assert!(catalogue.channel(SOAK_CHANNEL).is_some(), "{context}: acknowledged channel is missing");
+        }
+        if self.kit {
+            let kit = engine.sku_id(SOAK_KIT).and_then(|id| catalogue.kit(id).cloned());
+            assert!(kit.is_some(), "{context}: acknowledged kit is missing");
+        }
+        if self.bulk {
+            for sku in 0..SKUS {
+                for location in SOAK_LOCATIONS {
+                    let position = engine.position(&soak_sku(sku), location);
+                    assert!(position.is_ok(), "{context}: bulk-loaded position {sku} at {location}: {position:?}");
+                }
+            }
+        }
+        let mut checks = 0;
+        for (id, acked) in &self.reservations {
+            let found = engine
+                .reservation(id)
+                .unwrap_or_else(|error| panic!("{context}: acknowledged reservation {id} is missing: {error}"));
+            let reachable = match acked.state {
+                ReservationState::Held => true,
+                ReservationState::Committed => matches!(
+                    found.state,
+                    ReservationState::Committed | ReservationState::Fulfilled | ReservationState::Released
+                ),
+                terminal => found.state == terminal,
+            };
+            assert!(reachable, "{context}: {id} acknowledged {:?}, recovered {:?}", acked.state, found.state);
+            let total = |field: fn(&stockd::engine::HeldLine) -> u32| -> u64 {
+                found.lines.iter().map(|line| u64::from(field(line))).sum()
+            };
+            let (held, fulfilled, released, returned) =
+                (total(|l| l.held), total(|l| l.fulfilled), total(|l| l.released), total(|l| l.returned));
+            assert!(
+                held <= acked.held
+                    && fulfilled >= acked.fulfilled
+                    && released >= acked.released
+                    && returned >= acked.returned
+                    && found.applied_steps.len() as u64 >= acked.steps,
+                "{context}: {id} acknowledged {acked:?}, recovered held {held} fulfilled {fulfilled} released \
+                 {released} returned {returned} steps {}",
+                found.applied_steps.len()
+            );
+            checks += 1;
+        }
+        for (id, steps) in &self.steps {
+            let found = engine.reservation(id).unwrap_or_else(|error| panic!("{context}: {id} with steps: {error}"));
+            for step in steps {
+                assert!(
+                    found.applied_steps.iter().any(|applied| **applied == **step),
+                    "{context}: acknowledged step {step} of {id} is not remembered"
+                );
+                checks += 1;
+            }
+        }
+        for ((sku, location), (version, on_hand)) in &self.positions {
+            let found = engine
+                .position(sku, location)
+                .unwrap_or_else(|error| panic!("{context}: acknowledged position {sku} at {location}: {error}"));
+            assert!(
+                found.version >= *version,
+                "{context}: {sku} at {location} acknowledged at version {version}, recovered version {}",
+                found.version
+            );
+            if found.version == *version {
+                assert_eq!(u64::from(found.on_hand), *on_hand, "{context}: {sku} at {location} v{version} on hand");
+            }
+            checks += 1;
+        }
+        checks
+    }
+}
+
+/// Recovers copies of the folders from each older snapshot (and from no snapshot):
+/// the same digest as `digest` whenever the log reaches back far enough, else a
+/// refusal naming the missing records. Returns how many recoveries were compared.
+fn check_older_snapshots(config: &StorageConfig, digest: u64, context: &str) -> usize {
+    let snapshots: Vec<_> = list_snapshots(&config.snapshot_dir)
+        .unwrap()
+        .into_iter()
+        .filter_map(|file| file.header.ok().map(|header| (file.path, header.covers_lsn)))
+        .collect();
+    if snapshots.is_empty() {
+        return 0;
+    }
+    let log_start = list_segments(&config.wal_dir()).unwrap().first().map(|segment| segment.first_lsn);
+    let mut compared = 0;
+    // Keep the i newest out: start from the (i+1)-th newest, or none at all.
+    for newer in 1..=snapshots.len() {
+        let start_lsn = snapshots.get(newer).map_or(1, |(_, covers)| covers + 1);
+        let scratch = tempfile::tempdir().unwrap();
+        let copy = support::copy_storage(config, scratch.path());
+        for (path, _) in &snapshots[..newer] {
+            std::fs::remove_file(copy.snapshot_dir.join(path.file_name().unwrap())).unwrap();
+        }
+        let result = recover(&copy, RecoveryTarget::default(), false);
+        let from = snapshots.get(newer).map_or_else(|| "no snapshot".to_owned(), |(path, _)| path.display().to_string());
+        if log_start.is_some_and(|first| first <= start_lsn) {
+            let (engine, report) = result.unwrap_or_else(|error| panic!("{context}: recovery from {from}: {error}"));
+            assert_eq!(
+                engine.digest(),
+                digest,
+                "{context}: {from} + {} records gives another state than the newest snapshot + log",
+                report.records_replayed
+            );
+            assert!(engine.verify().is_clean(), "{context}: recovery from {from}");
+            compared += 1;
+        } else {
+            match result {
+                Err(RecoveryError::Log(WalError::MissingRecords { .. })) => {}
+                Err(other) => panic!("{context}: recovery from {from} without its log: {other}"),
+                Ok(_) => panic!("{context}: recovery from {from} succeeded although the log starts at {log_start:?}"),
+            }
+        }
+    }
+    compared
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_cycles() {
+    let cycles = env_number("STOCKD_CRASH_CYCLES", 20);
+    let seed = env_number("STOCKD_CRASH_SEED", 0x5eed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let root = tempfile::tempdir().unwrap();
+    let config = soak_config(root.path());
+    let mut acknowledged = Acknowledged::default();
+    let (mut cycles_with_acks, mut torn_tails, mut compared, mut snapshots_loaded) = (0, 0, 0, 0);
+    let started = Instant::now();
+    eprintln!("crash test: {cycles} cycles, seed {seed}");
+    for cycle in 1..=cycles {
+        let durability = if cycle % 2 == 1 { "always" } else { "interval:20" };
+        let delay = Duration::from_millis(rng.random_range(100..=600));
+        let mut soak = SoakProcess::start(root.path(), durability, seed.wrapping_mul(1000).wrapping_add(cycle), &[]);
+        soak.wait_until_started();
+        soak.run_until(Instant::now() + delay);
+        let (stdout, stderr) = soak.kill();
+        let acks = acknowledged.read(&stdout);
+        cycles_with_acks += u64::from(acks > 0);
+        let context = format!("cycle {cycle} ({durability}, killed {delay:?} after start)");
+        let (engine, report) = recover(&config, RecoveryTarget::default(), true)
+            .unwrap_or_else(|error| panic!("{context}: recovery failed: {error}\nsoak stderr:\n{}", stderr.join("\n")));
+        let verify = engine.verify();
+        assert!(verify.is_clean(), "{context}: {:?}", verify.findings);
+        let checks = acknowledged.check(&engine, &context);
+        let digest = engine.digest();
+        let older = check_older_snapshots(&config, digest, &context);
+        compared += older;
+        torn_tails += u64::from(report.torn_tail.is_some());
+        snapshots_loaded += u64::from(report.snapshot.is_some());
+        eprintln!(
+            "cycle {cycle:>3} {durability:<11} killed after {:>3} ms: {acks:>5} acks ({} in all, {checks} checks), \
+             snapshot {}, {} records replayed, last lsn {}, torn tail {}, {older} older-snapshot recoveries agree",
+            delay.as_millis(),
+            acknowledged.acks,
+            report.snapshot.as_ref().map_or(0, |(_, header)| header.covers_lsn),
+            report.records_replayed,
+            report.last_lsn,
+            report.torn_tail.as_ref().map_or_else(|| "none".to_owned(), |torn| format!("{} bytes", torn.bytes_dropped)),
+        );
+    }
+    eprintln!(
+        "crash test: {cycles} cycles in {:.1?}, {} acks checked, {cycles_with_acks} cycles acknowledged writes, \
+         {torn_tails} torn tails, {snapshots_loaded} recoveries from a snapshot, {compared} older-snapshot recoveries",
+        started.elapsed(),
+        acknowledged.acks
+    );
+    assert!(acknowledged.acks > 0, "no write was ever acknowledged");
+    assert!(cycles_with_acks * 4 >= cycles * 3, "only {cycles_with_acks} of {cycles} cycles acknowledged writes");
+    if cycles >= 10 {
+        assert!(snapshots_loaded > 0, "no recovery started from a snapshot: the snapshot path went unchecked");
+        assert!(compared > 0, "no older snapshot was ever compared");
+    }
+}
+
+#[test]
+fn a_graceful_run_exits_zero_and_its_final_digest_is_what_recovery_rebuilds() {
+    let root = tempfile::tempdir().unwrap();
+    let config = soak_config(root.path());
+    let mut acknowledged = Acknowledged::default();
+    for (run, durability) in ["always", "interval:5"].into_iter().enumerate() {
+        let soak = SoakProcess::start(root.path(), durability, 77 + run as u64, &["--ops", "150", "--threads", "3"]);
+        let stdout = soak.finish();
+        let last = stdout.last().expect("some output");
+        let done: u64 = last
+            .strip_prefix("done ")
+            .and_then(|digest| digest.parse().ok())
+            .unwrap_or_else(|| panic!("the last line is not `done <digest>`: {last:?}"));
+        let acks = acknowledged.read(&stdout);
+        assert!(acks >= 150, "run {run}: only {acks} acks for 450 operations");
+        let (engine, report) = recover(&config, RecoveryTarget::default(), false).unwrap();
+        assert_eq!(engine.digest(), done, "run {run}: recovery rebuilds another state than the one soak ended with");
+        assert_eq!(report.records_replayed, 0, "run {run}: the final snapshot covers everything");
+        assert!(report.torn_tail.is_none());
+        assert!(engine.verify().is_clean());
+        acknowledged.check(&engine, &format!("graceful run {run}"));
+        check_older_snapshots(&config, done, &format!("graceful run {run}"));
+    }
+}

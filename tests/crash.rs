@@ -9,13 +9,19 @@
 //!   acknowledged step remembered; each acknowledged position write is present (the
 //!   position's version is at least the acknowledged one, with the same on hand if
 //!   equal); the acknowledged setup (locations, channel, positions, kit) exists;
-//! - recovering from an older snapshot (or none) and a longer replay gives the same
+//! - recovering from the oldest snapshot kept (or none) and a longer replay gives the same
 //!   digest as the newest snapshot and the log after it, whenever the log still
 //!   reaches back that far; when it does not, recovery refuses rather than start
 //!   from a state that lacks acknowledged writes.
 //!
-//! Durability alternates between `always` and `interval:20`: a process crash keeps
-//! whatever was handed to the OS, so both must keep every acknowledged write.
+//! Durability alternates between `always` and `interval:20`. Under `always` every
+//! acknowledged write must survive. Under `interval` a write is acknowledged once
+//! appended to the log's buffer, so a process crash may lose the last ones the
+//! writer had not yet handed to the OS (ARCHITECTURE.md): every `ack` line carries
+//! the last LSN appended and the last LSN written when it was printed, and every
+//! acknowledged write whose records were certainly written before the kill must
+//! survive; the others (the loss window) are counted, and those that survived must
+//! survive every later recovery.
 //!
 //! `STOCKD_CRASH_CYCLES` (default 20) sets the number of cycles, `STOCKD_CRASH_SEED`
 //! the seed of the kill delays and of the soak runs.
@@ -184,7 +190,7 @@ impl SoakProcess {
     }
 }
 
-/// What a reservation's last acknowledged call reported.
+/// What a reservation's call reported when it was acknowledged.
 #[derive(Clone, Debug)]
 struct AckedReservation {
     state: ReservationState,
@@ -195,19 +201,35 @@ struct AckedReservation {
     steps: u64,
 }
 
-/// Everything acknowledged so far, over every cycle.
-#[derive(Default)]
-struct Acknowledged {
-    acks: u64,
-    reservations: HashMap<String, AckedReservation>,
-    /// Step ids acknowledged per reservation.
-    steps: HashMap<String, Vec<String>>,
-    /// The highest acknowledged version of a position and its on hand then.
-    positions: HashMap<(String, String), (u64, u64)>,
-    locations: bool,
-    channel: bool,
-    bulk: bool,
-    kit: bool,
+/// One acknowledged write, as its `ack` line reported it.
+#[derive(Clone, Debug)]
+enum Fact {
+    Locations,
+    Channel,
+    Bulk,
+    Kit,
+    Reservation {
+        id: String,
+        acked: AckedReservation,
+        step: Option<String>,
+    },
+    /// A position write; a restock also names its reservation and step.
+    Position {
+        sku: String,
+        location: String,
+        version: u64,
+        on_hand: u64,
+        step: Option<(String, String)>,
+    },
+    Expiry,
+}
+
+struct Ack {
+    fact: Fact,
+    /// The last LSN appended when the line was printed (at or after the write's own).
+    lsn: u64,
+    /// The last LSN handed to the OS when the line was printed.
+    written: u64,
 }
 
 fn parse_state(text: &str) -> ReservationState {
@@ -221,146 +243,210 @@ fn parse_state(text: &str) -> ReservationState {
     }
 }
 
-impl Acknowledged {
-    /// Reads one run's stdout; returns how many acks it held.
-    fn read(&mut self, lines: &[String]) -> u64 {
-        let mut count = 0;
-        for line in lines {
-            let mut words = line.split_whitespace();
-            match words.next() {
-                Some("ack") => {}
-                Some("done") => continue,
-                _ => panic!("unexpected soak output line {line:?}"),
-            }
-            let _seq: u64 = words.next().and_then(|seq| seq.parse().ok()).expect("a sequence number");
-            let kind = words.next().expect("a kind");
-            let fields: HashMap<&str, &str> = words.map(|word| word.split_once('=').expect("key=value")).collect();
-            let text = |key: &str| fields.get(key).unwrap_or_else(|| panic!("{line:?} lacks {key}")).to_string();
-            let number = |key: &str| text(key).parse::<u64>().unwrap_or_else(|_| panic!("{line:?}: {key}"));
-            count += 1;
-            match kind {
-                "setup-locations" => self.locations = true,
-                "setup-channel" => self.channel = true,
-                "setup-bulk" => self.bulk = true,
-                "setup-kit" => self.kit = true,
-                "reserve" | "commit" | "fulfil" | "release" | "extend" => {
-                    let acked = AckedReservation {
-                        state: parse_state(&text("state")),
-                        held: number("held"),
-                        fulfilled: number("fulfilled"),
-                        released: number("released"),
-                        returned: number("returned"),
-                        steps: number("steps"),
-                    };
-                    if let Some(step) = fields.get("step") {
-                        self.steps.entry(text("id")).or_default().push(step.to_string());
-                    }
-                    self.reservations.insert(text("id"), acked);
-                }
-                "adjust" | "set" | "set-cas" | "restock" => {
-                    let key = (text("sku"), text("loc"));
-                    let acked = (number("version"), number("on_hand"));
-                    let entry = self.positions.entry(key).or_insert(acked);
-                    if acked.0 > entry.0 {
-                        *entry = acked;
-                    }
-                    if kind == "restock" {
-                        self.steps.entry(text("id")).or_default().push(text("step"));
-                    }
-                }
-                "expire" => {}
-                other => panic!("unknown ack kind {other:?} in {line:?}"),
-            }
+/// The `ack` lines of one run's stdout (a `done` line is skipped; anything else fails).
+fn parse_acks(lines: &[String]) -> Vec<Ack> {
+    let mut acks = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("ack") => {}
+            Some("done") => continue,
+            _ => panic!("unexpected soak output line {line:?}"),
         }
-        self.acks += count;
-        count
+        let _seq: u64 = words.next().and_then(|seq| seq.parse().ok()).expect("a sequence number");
+        let kind = words.next().expect("a kind");
+        let fields: HashMap<&str, &str> = words.map(|word| word.split_once('=').expect("key=value")).collect();
+        let text = |key: &str| fields.get(key).unwrap_or_else(|| panic!("{line:?} lacks {key}")).to_string();
+        let number = |key: &str| text(key).parse::<u64>().unwrap_or_else(|_| panic!("{line:?}: {key}"));
+        let fact = match kind {
+            "setup-locations" => Fact::Locations,
+            "setup-channel" => Fact::Channel,
+            "setup-bulk" => Fact::Bulk,
+            "setup-kit" => Fact::Kit,
+            "reserve" | "commit" | "fulfil" | "release" | "extend" => Fact::Reservation {
+                id: text("id"),
+                acked: AckedReservation {
+                    state: parse_state(&text("state")),
+                    held: number("held"),
+                    fulfilled: number("fulfilled"),
+                    released: number("released"),
+                    returned: number("returned"),
+                    steps: number("steps"),
+                },
+                step: fields.get("step").map(|step| step.to_string()),
+            },
+            "adjust" | "set" | "set-cas" | "restock" => Fact::Position {
+                sku: text("sku"),
+                location: text("loc"),
+                version: number("version"),
+                on_hand: number("on_hand"),
+                step: (kind == "restock").then(|| (text("id"), text("step"))),
+            },
+            "expire" => Fact::Expiry,
+            other => panic!("unknown ack kind {other:?} in {line:?}"),
+        };
+        acks.push(Ack { fact, lsn: number("lsn"), written: number("written") });
     }
+    acks
+}
 
-    /// Every acknowledged write is in `engine`. Returns the number of checks made.
-    fn check(&self, engine: &Engine, context: &str) -> u64 {
-        let catalogue = engine.catalogue();
-        if self.locations {
-            for name in SOAK_LOCATIONS {
-                assert!(catalogue.location_id(name).is_some(), "{context}: acknowledged location {name} is missing");
-            }
+fn check_reservation(engine: &Engine, id: &str, acked: &AckedReservation) -> Result<(), String> {
+    let found = engine.reservation(id).map_err(|error| format!("acknowledged reservation {id} is missing: {error}"))?;
+    let reachable = match acked.state {
+        ReservationState::Held => true,
+        ReservationState::Committed => {
+            matches!(
+                found.state,
+                ReservationState::Committed | ReservationState::Fulfilled | ReservationState::Released
+            )
         }
-        if self.channel {
-            assert!(catalogue.channel(SOAK_CHANNEL).is_some(), "{context}: acknowledged channel is missing");
-        }
-        if self.kit {
-            let kit = engine.sku_id(SOAK_KIT).and_then(|id| catalogue.kit(id).cloned());
-            assert!(kit.is_some(), "{context}: acknowledged kit is missing");
-        }
-        if self.bulk {
-            for sku in 0..SKUS {
-                for location in SOAK_LOCATIONS {
-                    let position = engine.position(&soak_sku(sku), location);
-                    assert!(position.is_ok(), "{context}: bulk-loaded position {sku} at {location}: {position:?}");
-                }
-            }
-        }
-        let mut checks = 0;
-        for (id, acked) in &self.reservations {
-            let found = engine
-                .reservation(id)
-                .unwrap_or_else(|error| panic!("{context}: acknowledged reservation {id} is missing: {error}"));
-            let reachable = match acked.state {
-                ReservationState::Held => true,
-                ReservationState::Committed => matches!(
-                    found.state,
-                    ReservationState::Committed | ReservationState::Fulfilled | ReservationState::Released
-                ),
-                terminal => found.state == terminal,
-            };
-            assert!(reachable, "{context}: {id} acknowledged {:?}, recovered {:?}", acked.state, found.state);
-            let total = |field: fn(&stockd::engine::HeldLine) -> u32| -> u64 {
-                found.lines.iter().map(|line| u64::from(field(line))).sum()
-            };
-            let (held, fulfilled, released, returned) =
-                (total(|l| l.held), total(|l| l.fulfilled), total(|l| l.released), total(|l| l.returned));
-            assert!(
-                held <= acked.held
-                    && fulfilled >= acked.fulfilled
-                    && released >= acked.released
-                    && returned >= acked.returned
-                    && found.applied_steps.len() as u64 >= acked.steps,
-                "{context}: {id} acknowledged {acked:?}, recovered held {held} fulfilled {fulfilled} released \
-                 {released} returned {returned} steps {}",
-                found.applied_steps.len()
-            );
-            checks += 1;
-        }
-        for (id, steps) in &self.steps {
-            let found = engine.reservation(id).unwrap_or_else(|error| panic!("{context}: {id} with steps: {error}"));
-            for step in steps {
-                assert!(
-                    found.applied_steps.iter().any(|applied| **applied == **step),
-                    "{context}: acknowledged step {step} of {id} is not remembered"
-                );
-                checks += 1;
-            }
-        }
-        for ((sku, location), (version, on_hand)) in &self.positions {
-            let found = engine
-                .position(sku, location)
-                .unwrap_or_else(|error| panic!("{context}: acknowledged position {sku} at {location}: {error}"));
-            assert!(
-                found.version >= *version,
-                "{context}: {sku} at {location} acknowledged at version {version}, recovered version {}",
-                found.version
-            );
-            if found.version == *version {
-                assert_eq!(u64::from(found.on_hand), *on_hand, "{context}: {sku} at {location} v{version} on hand");
-            }
-            checks += 1;
-        }
-        checks
+        terminal => found.state == terminal,
+    };
+    let total = |field: fn(&stockd::engine::HeldLine) -> u32| -> u64 {
+        found.lines.iter().map(|line| u64::from(field(line))).sum()
+    };
+    let (held, fulfilled, released, returned) =
+        (total(|l| l.held), total(|l| l.fulfilled), total(|l| l.released), total(|l| l.returned));
+    let steps = found.applied_steps.len() as u64;
+    let counts = held <= acked.held
+        && fulfilled >= acked.fulfilled
+        && released >= acked.released
+        && returned >= acked.returned
+        && steps >= acked.steps;
+    if reachable && counts {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id} acknowledged {acked:?}, recovered {:?} held {held} fulfilled {fulfilled} released {released} \
+             returned {returned} steps {steps}",
+            found.state
+        ))
     }
 }
 
-/// Recovers copies of the folders from each older snapshot (and from no snapshot):
-/// the same digest as `digest` whenever the log reaches back far enough, else a
-/// refusal naming the missing records. Returns how many recoveries were compared.
+fn check_step(engine: &Engine, id: &str, step: &str) -> Result<(), String> {
+    let found = engine.reservation(id).map_err(|error| format!("{id}, acknowledged with step {step}: {error}"))?;
+    if found.applied_steps.iter().any(|applied| **applied == *step) {
+        Ok(())
+    } else {
+        Err(format!("acknowledged step {step} of {id} is not remembered"))
+    }
+}
+
+fn check_position(engine: &Engine, sku: &str, location: &str, version: u64, on_hand: u64) -> Result<(), String> {
+    let found = engine
+        .position(sku, location)
+        .map_err(|error| format!("acknowledged position {sku} at {location} is missing: {error}"))?;
+    if found.version < version || (found.version == version && u64::from(found.on_hand) != on_hand) {
+        return Err(format!(
+            "{sku} at {location} acknowledged at version {version} with {on_hand} on hand, recovered version {} \
+             with {}",
+            found.version, found.on_hand
+        ));
+    }
+    Ok(())
+}
+
+fn check_setup(engine: &Engine, fact: &Fact) -> Result<(), String> {
+    let catalogue = engine.catalogue();
+    let ok = match fact {
+        Fact::Locations => SOAK_LOCATIONS.iter().all(|name| catalogue.location_id(name).is_some()),
+        Fact::Channel => catalogue.channel(SOAK_CHANNEL).is_some(),
+        Fact::Kit => engine.sku_id(SOAK_KIT).is_some_and(|id| catalogue.kit(id).is_some()),
+        Fact::Bulk => {
+            (0..SKUS).all(|sku| SOAK_LOCATIONS.iter().all(|location| engine.position(&soak_sku(sku), location).is_ok()))
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("acknowledged setup step {fact:?} is missing"))
+    }
+}
+
+/// Whether `engine` holds one acknowledged write.
+fn check_fact(engine: &Engine, fact: &Fact) -> Result<(), String> {
+    match fact {
+        Fact::Reservation { id, acked, step } => {
+            check_reservation(engine, id, acked)?;
+            step.as_ref().map_or(Ok(()), |step| check_step(engine, id, step))
+        }
+        Fact::Position { sku, location, version, on_hand, step } => {
+            check_position(engine, sku, location, *version, *on_hand)?;
+            step.as_ref().map_or(Ok(()), |(id, step)| check_step(engine, id, step))
+        }
+        Fact::Expiry => Ok(()),
+        setup => check_setup(engine, setup),
+    }
+}
+
+/// Every acknowledged write that must survive, over every cycle: for each
+/// reservation its last acknowledged call, for each position its highest
+/// acknowledged version.
+#[derive(Default)]
+struct Acknowledged {
+    acks: u64,
+    reservations: HashMap<String, AckedReservation>,
+    /// Step ids acknowledged per reservation.
+    steps: HashMap<String, Vec<String>>,
+    positions: HashMap<(String, String), (u64, u64)>,
+    setup: Vec<Fact>,
+}
+
+impl Acknowledged {
+    /// Adds a write (given in the order acknowledged).
+    fn absorb(&mut self, fact: &Fact) {
+        match fact {
+            Fact::Reservation { id, acked, step } => {
+                if let Some(step) = step {
+                    self.steps.entry(id.clone()).or_default().push(step.clone());
+                }
+                self.reservations.insert(id.clone(), acked.clone());
+            }
+            Fact::Position { sku, location, version, on_hand, step } => {
+                let entry = self.positions.entry((sku.clone(), location.clone())).or_insert((*version, *on_hand));
+                if *version > entry.0 {
+                    *entry = (*version, *on_hand);
+                }
+                if let Some((id, step)) = step {
+                    self.steps.entry(id.clone()).or_default().push(step.clone());
+                }
+            }
+            Fact::Expiry => {}
+            setup => self.setup.push(setup.clone()),
+        }
+    }
+
+    /// Asserts that `engine` holds every write absorbed so far. Returns the number
+    /// of checks made.
+    fn check(&self, engine: &Engine, context: &str) -> usize {
+        let fail = |error: String| panic!("{context}: {error}");
+        for fact in &self.setup {
+            check_setup(engine, fact).unwrap_or_else(fail);
+        }
+        for (id, acked) in &self.reservations {
+            check_reservation(engine, id, acked).unwrap_or_else(fail);
+        }
+        for (id, steps) in &self.steps {
+            for step in steps {
+                check_step(engine, id, step).unwrap_or_else(fail);
+            }
+        }
+        for ((sku, location), (version, on_hand)) in &self.positions {
+            check_position(engine, sku, location, *version, *on_hand).unwrap_or_else(fail);
+        }
+        self.setup.len()
+            + self.reservations.len()
+            + self.steps.values().map(Vec::len).sum::<usize>()
+            + self.positions.len()
+    }
+}
+
+/// Recovers copies of the folders from the oldest snapshot kept (the longest replay
+/// over the most snapshots' worth of fuzzy copies) and from no snapshot at all: the
+/// same digest as `digest` whenever the log reaches back far enough, else a refusal
+/// naming the missing records. Returns how many recoveries were compared.
 fn check_older_snapshots(config: &StorageConfig, digest: u64, context: &str) -> usize {
     let snapshots: Vec<_> = list_snapshots(&config.snapshot_dir)
         .unwrap()
@@ -372,8 +458,8 @@ fn check_older_snapshots(config: &StorageConfig, digest: u64, context: &str) -> 
     }
     let log_start = list_segments(&config.wal_dir()).unwrap().first().map(|segment| segment.first_lsn);
     let mut compared = 0;
-    // Keep the i newest out: start from the (i+1)-th newest, or none at all.
-    for newer in 1..=snapshots.len() {
+    // Leave the `newer` newest out: start from the (newer+1)-th newest, or from none.
+    for newer in snapshots.len().saturating_sub(1).max(1)..=snapshots.len() {
         let start_lsn = snapshots.get(newer).map_or(1, |(_, covers)| covers + 1);
         let scratch = tempfile::tempdir().unwrap();
         let copy = support::copy_storage(config, scratch.path());
@@ -381,7 +467,8 @@ fn check_older_snapshots(config: &StorageConfig, digest: u64, context: &str) -> 
             std::fs::remove_file(copy.snapshot_dir.join(path.file_name().unwrap())).unwrap();
         }
         let result = recover(&copy, RecoveryTarget::default(), false);
-        let from = snapshots.get(newer).map_or_else(|| "no snapshot".to_owned(), |(path, _)| path.display().to_string());
+        let from =
+            snapshots.get(newer).map_or_else(|| "no snapshot".to_owned(), |(path, _)| path.display().to_string());
         if log_start.is_some_and(|first| first <= start_lsn) {
             let (engine, report) = result.unwrap_or_else(|error| panic!("{context}: recovery from {from}: {error}"));
             assert_eq!(
@@ -416,6 +503,7 @@ fn acknowledged_writes_survive_sigkill_cycles() {
     let config = soak_config(root.path());
     let mut acknowledged = Acknowledged::default();
     let (mut cycles_with_acks, mut torn_tails, mut compared, mut snapshots_loaded) = (0, 0, 0, 0);
+    let (mut in_window, mut lost_in_window) = (0, 0);
     let started = Instant::now();
     eprintln!("crash test: {cycles} cycles, seed {seed}");
     for cycle in 1..=cycles {
@@ -425,23 +513,47 @@ fn acknowledged_writes_survive_sigkill_cycles() {
         soak.wait_until_started();
         soak.run_until(Instant::now() + delay);
         let (stdout, stderr) = soak.kill();
-        let acks = acknowledged.read(&stdout);
-        cycles_with_acks += u64::from(acks > 0);
+        let acks = parse_acks(&stdout);
+        cycles_with_acks += u64::from(!acks.is_empty());
+        acknowledged.acks += acks.len() as u64;
+        // Under `interval` an acknowledgement follows the append, not the write: a
+        // process crash may lose the writes whose records the writer had not yet
+        // handed to the OS (ARCHITECTURE.md). Those the run reported as written
+        // before it died must all be there; under `always`, every one must.
+        let written = acks.iter().map(|ack| ack.written).max().unwrap_or(0);
+        let (certain, window): (Vec<Ack>, Vec<Ack>) =
+            acks.into_iter().partition(|ack| durability == "always" || ack.lsn <= written);
+        for ack in &certain {
+            acknowledged.absorb(&ack.fact);
+        }
         let context = format!("cycle {cycle} ({durability}, killed {delay:?} after start)");
         let (engine, report) = recover(&config, RecoveryTarget::default(), true)
             .unwrap_or_else(|error| panic!("{context}: recovery failed: {error}\nsoak stderr:\n{}", stderr.join("\n")));
         let verify = engine.verify();
         assert!(verify.is_clean(), "{context}: {:?}", verify.findings);
         let checks = acknowledged.check(&engine, &context);
+        // A write in the loss window that did survive must survive every later recovery.
+        let mut lost = 0;
+        for ack in &window {
+            match check_fact(&engine, &ack.fact) {
+                Ok(()) => acknowledged.absorb(&ack.fact),
+                Err(_) => lost += 1,
+            }
+        }
+        in_window += window.len();
+        lost_in_window += lost;
         let digest = engine.digest();
         let older = check_older_snapshots(&config, digest, &context);
         compared += older;
         torn_tails += u64::from(report.torn_tail.is_some());
         snapshots_loaded += u64::from(report.snapshot.is_some());
         eprintln!(
-            "cycle {cycle:>3} {durability:<11} killed after {:>3} ms: {acks:>5} acks ({} in all, {checks} checks), \
-             snapshot {}, {} records replayed, last lsn {}, torn tail {}, {older} older-snapshot recoveries agree",
+            "cycle {cycle:>3} {durability:<11} killed after {:>3} ms: {:>5} acks ({} in the loss window, {lost} lost; \
+             {} in all, {checks} checks), snapshot {}, {} records replayed, last lsn {}, torn tail {}, \
+             {older} older-snapshot recoveries agree",
             delay.as_millis(),
+            certain.len() + window.len(),
+            window.len(),
             acknowledged.acks,
             report.snapshot.as_ref().map_or(0, |(_, header)| header.covers_lsn),
             report.records_replayed,
@@ -450,8 +562,9 @@ fn acknowledged_writes_survive_sigkill_cycles() {
         );
     }
     eprintln!(
-        "crash test: {cycles} cycles in {:.1?}, {} acks checked, {cycles_with_acks} cycles acknowledged writes, \
-         {torn_tails} torn tails, {snapshots_loaded} recoveries from a snapshot, {compared} older-snapshot recoveries",
+        "crash test: {cycles} cycles in {:.1?}, {} acks, {cycles_with_acks} cycles acknowledged writes, \
+         {in_window} acks in the interval loss window ({lost_in_window} lost), {torn_tails} torn tails, \
+         {snapshots_loaded} recoveries from a snapshot, {compared} older-snapshot recoveries",
         started.elapsed(),
         acknowledged.acks
     );
@@ -476,8 +589,12 @@ fn a_graceful_run_exits_zero_and_its_final_digest_is_what_recovery_rebuilds() {
             .strip_prefix("done ")
             .and_then(|digest| digest.parse().ok())
             .unwrap_or_else(|| panic!("the last line is not `done <digest>`: {last:?}"));
-        let acks = acknowledged.read(&stdout);
-        assert!(acks >= 150, "run {run}: only {acks} acks for 450 operations");
+        // After a clean shutdown everything acknowledged is on disk, whatever the mode.
+        let acks = parse_acks(&stdout);
+        assert!(acks.len() >= 150, "run {run}: only {} acks for 450 operations", acks.len());
+        for ack in &acks {
+            acknowledged.absorb(&ack.fact);
+        }
         let (engine, report) = recover(&config, RecoveryTarget::default(), false).unwrap();
         assert_eq!(engine.digest(), done, "run {run}: recovery rebuilds another state than the one soak ended with");
         assert_eq!(report.records_replayed, 0, "run {run}: the final snapshot covers everything");

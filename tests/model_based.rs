@@ -10,7 +10,7 @@
 //! expiries, forgetting and id reuse happen within 60 operations. Time advances by
 //! random steps, past TTLs and past the (short) idempotency window.
 //!
-//! `PROPTEST_CASES` raises the number of cases (256 by default); the seed is fixed
+//! `PROPTEST_CASES` raises the number of cases (512 by default); the seed is fixed
 //! unless `PROPTEST_RNG_SEED` is set.
 
 #[path = "reference_model/mod.rs"]

@@ -20,8 +20,10 @@
 //! ack <seq> expire expired=<n> forgotten=<n>
 //! done <digest>
 //! ```
-//! (each `ack` is one line; the totals are over the reservation's held lines, as
-//! the outcome of the call reported them). `done` follows a normal end: the
+//! Each `ack` is one line, and ends with ` lsn=<appended> written=<written>`: the
+//! last LSN appended when it was printed (at or after the write's own records) and
+//! the last LSN handed to the OS (see [`Acks`]). The totals are over the
+//! reservation's lines, as the outcome of the call reported them. `done` follows a normal end: the
 //! operations are exhausted or the time is up, the final snapshot is written and
 //! `verify()` is clean.
 
@@ -128,7 +130,7 @@ pub fn run(args: SoakArgs) -> ExitCode {
         }
     };
     eprintln!("soak: {}", describe_recovery(&report));
-    let acks = Arc::new(Acks::default());
+    let acks = Arc::new(Acks { printed: Mutex::new(0), durable: durable.clone() });
     if let Err(error) = set_up(&durable, &acks, args.skus) {
         eprintln!("soak: setting up the network failed: {error}");
         return ExitCode::FAILURE;
@@ -214,18 +216,27 @@ fn describe_recovery(report: &RecoveryReport) -> String {
 }
 
 /// Stdout behind a mutex: one whole line per acknowledged write, flushed before the
-/// caller goes on, numbered in the order printed.
-#[derive(Default)]
+/// caller goes on, numbered in the order printed. Each line ends with the log's
+/// position when it was printed: `lsn=` the last LSN appended (at or after the
+/// write's own records) and `written=` the last LSN handed to the OS. Under
+/// `interval` a write is acknowledged once appended, so a process crash may lose
+/// the acknowledged writes whose records were not yet written (see ARCHITECTURE.md);
+/// these fields tell a checker which ones were certainly written.
 struct Acks {
     printed: Mutex<u64>,
+    durable: Arc<DurableEngine>,
 }
 
 impl Acks {
     fn print(&self, line: std::fmt::Arguments<'_>) {
         let mut printed = self.printed.lock();
         *printed += 1;
+        let wal = self.durable.wal();
+        let appended = wal.map_or(0, |wal| wal.appended_lsn());
+        let written = wal.map_or(0, |wal| wal.written_lsn());
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "ack {} {line}", *printed).and_then(|()| stdout.flush()).is_err() {
+        let result = writeln!(stdout, "ack {} {line} lsn={appended} written={written}", *printed);
+        if result.and_then(|()| stdout.flush()).is_err() {
             // Nobody reads the acknowledgements any more: stop rather than run blind.
             std::process::exit(3);
         }

@@ -30,11 +30,13 @@ pub enum JournalEntry<'a> {
     /// A location, channel or kit change: replay applies the operation again.
     Catalogue { operation: &'a Operation },
     /// Positions and (at most one) reservation as they are after the change.
+    /// The cause comes last so that replay can decode the images and stop there
+    /// (see [`ReplayEntry`]).
     Change {
         at: Timestamp,
-        cause: Cause<'a>,
         positions: Vec<PositionImage<'a>>,
         reservation: Option<ReservationImage<'a>>,
+        cause: Cause<'a>,
     },
 }
 
@@ -68,7 +70,27 @@ pub enum ReservationImage<'a> {
 pub enum LogEntry {
     SkuInterned { sku: SkuId, name: String },
     Catalogue { operation: Operation },
-    Change { at: Timestamp, cause: LoggedCause, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation> },
+    Change { at: Timestamp, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation>, cause: LoggedCause },
+}
+
+/// What replay needs of a [`LogEntry`]: the same layout without the trailing cause,
+/// decoded with `codec::decode_prefix` so that the cause (the request, with its
+/// strings) is never materialised during recovery.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub enum ReplayEntry {
+    SkuInterned { sku: SkuId, name: String },
+    Catalogue { operation: Operation },
+    Change { at: Timestamp, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation> },
+}
+
+impl From<LogEntry> for ReplayEntry {
+    fn from(entry: LogEntry) -> ReplayEntry {
+        match entry {
+            LogEntry::SkuInterned { sku, name } => ReplayEntry::SkuInterned { sku, name },
+            LogEntry::Catalogue { operation } => ReplayEntry::Catalogue { operation },
+            LogEntry::Change { at, positions, reservation, .. } => ReplayEntry::Change { at, positions, reservation },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -26,7 +26,10 @@ pub use bulk::{BulkLoadOutcome, RowRejection};
 pub use error::{EngineError, ShortLine};
 pub use replay::ReplayError;
 pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
-pub use journal::{Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage, ReservationImage};
+pub use journal::{
+    Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage,
+    ReplayEntry, ReservationImage,
+};
 pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
 pub use queries::{
@@ -164,7 +167,7 @@ impl Engine {
         reservation: Option<ReservationImage<'a>>,
     ) {
         if let Some(journal) = self.journal.as_deref() {
-            journal.record(&JournalEntry::Change { at, cause, positions: positions(), reservation });
+            journal.record(&JournalEntry::Change { at, positions: positions(), reservation, cause });
         }
     }
 

@@ -5,7 +5,7 @@
 //! changes nothing, so replay may start anywhere at or before the snapshot's
 //! starting LSN.
 
-use super::journal::{LogEntry, LoggedReservation};
+use super::journal::{LoggedReservation, ReplayEntry};
 use super::{Engine, EngineError};
 use crate::model::Timestamp;
 
@@ -24,14 +24,17 @@ pub enum ReplayError {
 }
 
 impl Engine {
-    pub fn replay(&self, entry: LogEntry) -> Result<(), ReplayError> {
+    /// Stores one logged entry. Deadlines are not scheduled here: call
+    /// [`Engine::rebuild_deadlines`] once the whole log is replayed.
+    pub fn replay(&self, entry: impl Into<ReplayEntry>) -> Result<(), ReplayError> {
+        let entry = entry.into();
         assert!(self.journal.is_none(), "replay runs before a journal is attached");
         match entry {
-            LogEntry::SkuInterned { sku, name } => self.replay_interned(sku.0, name),
-            LogEntry::Catalogue { operation } => {
+            ReplayEntry::SkuInterned { sku, name } => self.replay_interned(sku.0, name),
+            ReplayEntry::Catalogue { operation } => {
                 self.apply(&operation, Timestamp(0)).map(|_| ()).map_err(ReplayError::Catalogue)
             }
-            LogEntry::Change { positions, reservation, .. } => {
+            ReplayEntry::Change { positions, reservation, .. } => {
                 let known_locations = self.catalogue.load().locations.len();
                 let known_skus = self.skus.len();
                 for image in positions {
@@ -51,6 +54,11 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Schedules every reservation's deadline afresh (after a replay).
+    pub fn rebuild_deadlines(&self) {
+        self.reservations.rebuild_deadlines();
     }
 
     fn replay_interned(&self, sku: u32, name: String) -> Result<(), ReplayError> {

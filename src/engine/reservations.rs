@@ -178,14 +178,22 @@ impl ReservationTable {
         true
     }
 
-    /// Replaces (or adds) a reservation from the log, rescheduling its deadline.
+    /// Replaces (or adds) a reservation from the log. Its deadline is scheduled by
+    /// `rebuild_deadlines` once replay ends.
     pub fn replace_restored(&self, reservation: Reservation) {
         let mut shard = self.lock_for(&reservation.id);
-        if let Some(at) = reservation.deadline() {
-            shard.schedule(at, reservation.id.clone());
-        }
         if shard.by_id.insert(reservation.id.clone(), reservation).is_none() {
             self.remembered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops every scheduled deadline and schedules each reservation's current one.
+    pub fn rebuild_deadlines(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let deadlines: Vec<Deadline> =
+                shard.by_id.values().filter_map(|r| r.deadline().map(|at| Reverse((at, r.id.clone())))).collect();
+            shard.deadlines = BinaryHeap::from(deadlines);
         }
     }
 

@@ -17,7 +17,7 @@
 
 use super::StorageConfig;
 use crate::codec;
-use crate::engine::{Engine, LogEntry};
+use crate::engine::{Engine, ReplayEntry};
 use crate::snapshot::{list_snapshots, load_snapshot, SnapshotError, SnapshotHeader};
 use crate::wal::{read_log, TornTail, Visit, WalError};
 use crate::Timestamp;
@@ -71,12 +71,12 @@ pub fn recover(
         if target.up_to_lsn.is_some_and(|limit| lsn > limit) {
             return Ok(Visit::Stop);
         }
-        let entry: LogEntry = codec::decode(payload).map_err(|error| WalError::Corrupt {
+        let entry: ReplayEntry = codec::decode_prefix(payload).map_err(|error| WalError::Corrupt {
             path: path.to_owned(),
             offset,
             reason: format!("record {lsn} does not decode: {error}"),
         })?;
-        if let (Some(limit), LogEntry::Change { at, .. }) = (target.up_to_time, &entry) {
+        if let (Some(limit), ReplayEntry::Change { at, .. }) = (target.up_to_time, &entry) {
             if *at > limit {
                 return Ok(Visit::Stop);
             }
@@ -89,6 +89,7 @@ pub fn recover(
         last_applied = lsn;
         Ok(Visit::Continue)
     })?;
+    engine.rebuild_deadlines();
     report.records_replayed = summary.records_visited;
     report.torn_tail = summary.torn_tail;
     report.last_lsn = last_applied;

@@ -28,11 +28,7 @@ pub fn storage_config(root: &Path, durability: DurabilityMode, segment_bytes: u6
 
 /// The same configuration, pointed at a copy of its folders under `root`.
 pub fn copy_storage(config: &StorageConfig, root: &Path) -> StorageConfig {
-    let copy = StorageConfig {
-        data_dir: root.join("data"),
-        snapshot_dir: root.join("snapshots"),
-        ..config.clone()
-    };
+    let copy = StorageConfig { data_dir: root.join("data"), snapshot_dir: root.join("snapshots"), ..config.clone() };
     copy_dir(&config.data_dir, &copy.data_dir);
     copy_dir(&config.snapshot_dir, &copy.snapshot_dir);
     copy

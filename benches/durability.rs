@@ -95,7 +95,11 @@ fn reserve_request(thread: usize, sequence: usize, skus: usize) -> ReserveReques
     let index = (sequence.wrapping_mul(2_654_435_761) ^ thread.wrapping_mul(40_503)) % (skus * LOCATIONS);
     ReserveRequest {
         id: format!("t{thread}-{sequence}"),
-        lines: vec![ReserveLine { sku: sku_name(index / LOCATIONS), location: location_name(index % LOCATIONS), quantity: 1 }],
+        lines: vec![ReserveLine {
+            sku: sku_name(index / LOCATIONS),
+            location: location_name(index % LOCATIONS),
+            quantity: 1,
+        }],
         ttl_ms: 3_600_000,
         promise_by: None,
     }
@@ -302,7 +306,8 @@ fn main() {
     let (reopened, report) = DurableEngine::open(storage(&dir, DurabilityMode::Interval { ms: 5 })).unwrap();
     let cold = started.elapsed();
     let started = Instant::now();
-    let snapshot_only = stockd::snapshot::load_snapshot(&report.snapshot.as_ref().unwrap().0, Default::default()).unwrap();
+    let snapshot_only =
+        stockd::snapshot::load_snapshot(&report.snapshot.as_ref().unwrap().0, Default::default()).unwrap();
     let load = started.elapsed();
     drop(snapshot_only);
     let replay = cold.saturating_sub(load);

@@ -52,5 +52,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecEr
 /// Decodes one value from the start of `bytes`, ignoring what follows it (a reader
 /// that needs only the leading fields of a record).
 pub fn decode_prefix<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    bincode::serde::decode_from_slice(bytes, config()).map(|(value, _)| value).map_err(|e| CodecError::Decode(e.to_string()))
+    bincode::serde::decode_from_slice(bytes, config())
+        .map(|(value, _)| value)
+        .map_err(|e| CodecError::Decode(e.to_string()))
 }

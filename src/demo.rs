@@ -191,7 +191,11 @@ fn flash_sale(engine: &Engine, settings: &DemoSettings, now: Timestamp) -> (u64,
                     attempt += 1;
                     let request = ReserveRequest {
                         id: format!("flash-{shopper}-{attempt}"),
-                        lines: vec![ReserveLine { sku: FLASH_SALE_SKU.to_owned(), location: location_name(location), quantity: 1 }],
+                        lines: vec![ReserveLine {
+                            sku: FLASH_SALE_SKU.to_owned(),
+                            location: location_name(location),
+                            quantity: 1,
+                        }],
                         ttl_ms: 10 * 60 * 1_000,
                         promise_by: None,
                     };

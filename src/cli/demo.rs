@@ -87,7 +87,11 @@ pub fn run(args: DemoArgs) -> ExitCode {
         "verify         {} positions, {} reservations checked: {}",
         report.verify.positions_checked,
         report.verify.reservations_checked,
-        if report.verify.is_clean() { "all invariants hold".to_owned() } else { format!("{:?}", report.verify.findings) }
+        if report.verify.is_clean() {
+            "all invariants hold".to_owned()
+        } else {
+            format!("{:?}", report.verify.findings)
+        }
     );
     if oversold || !report.verify.is_clean() {
         eprintln!("INVARIANT BROKEN: sold {} of {} units", report.flash_sale_sold, settings.flash_sale_units);

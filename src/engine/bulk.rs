@@ -8,8 +8,8 @@
 //! what is reserved on it is rejected (and listed), and the other rows still apply.
 
 use super::catalogue_ops::check_range;
-use super::stock_table::{PositionEntry, StockShard};
 use super::journal::{Cause, PositionImage};
+use super::stock_table::{PositionEntry, StockShard};
 use super::{Engine, EngineError};
 use crate::limits::{MAX_BULK_ROWS, MAX_QUANTITY, MAX_REPORTED_REJECTIONS};
 use crate::model::{validate_id, IdKind, LocationId, Position, PositionRow, SkuId, Timestamp};
@@ -66,7 +66,11 @@ impl Engine {
             let row = &rows[pair[1].row as usize];
             return Err(EngineError::InvalidRow {
                 row: u64::from(pair[1].row),
-                error: Box::new(EngineError::DuplicateLine { index: pair[1].row as usize, sku: row.sku.clone(), location: row.location.clone() }),
+                error: Box::new(EngineError::DuplicateLine {
+                    index: pair[1].row as usize,
+                    sku: row.sku.clone(),
+                    location: row.location.clone(),
+                }),
             });
         }
         let mut outcome = BulkLoadOutcome::default();

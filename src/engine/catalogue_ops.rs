@@ -72,7 +72,11 @@ impl Engine {
         self.logged(|| Operation::UpsertChannel(spec.clone()), |op| self.upsert_channel_as(spec, op))
     }
 
-    pub(super) fn upsert_channel_as(&self, spec: &ChannelSpec, operation: Option<&Operation>) -> Result<(), EngineError> {
+    pub(super) fn upsert_channel_as(
+        &self,
+        spec: &ChannelSpec,
+        operation: Option<&Operation>,
+    ) -> Result<(), EngineError> {
         validate_id(IdKind::Channel, &spec.name)?;
         if spec.locations.len() > MAX_LOCATIONS_PER_CHANNEL {
             return Err(EngineError::TooMany {
@@ -102,7 +106,11 @@ impl Engine {
             }
         }
         if !current.channels.contains_key(spec.name.as_str()) && current.channels.len() >= MAX_CHANNELS {
-            return Err(EngineError::TooMany { what: "channels", count: current.channels.len() + 1, limit: MAX_CHANNELS });
+            return Err(EngineError::TooMany {
+                what: "channels",
+                count: current.channels.len() + 1,
+                limit: MAX_CHANNELS,
+            });
         }
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let mut next = Catalogue::clone(&current);
@@ -131,7 +139,11 @@ impl Engine {
             return Err(EngineError::OutOfRange { field: "kit components", value: 0, min: 1, max });
         }
         if components.len() > MAX_KIT_COMPONENTS {
-            return Err(EngineError::TooMany { what: "kit components", count: components.len(), limit: MAX_KIT_COMPONENTS });
+            return Err(EngineError::TooMany {
+                what: "kit components",
+                count: components.len(),
+                limit: MAX_KIT_COMPONENTS,
+            });
         }
         let mut seen = HashSet::new();
         for (index, (sku, quantity)) in components.iter().enumerate() {
@@ -147,7 +159,10 @@ impl Engine {
         // Held until the new catalogue is stored, so no position can appear meanwhile.
         let kit_shard = self.stock.write(kit_id);
         if !kit_shard.positions(kit_id).is_empty() {
-            return Err(EngineError::KitNotAllowed { sku: kit.to_owned(), operation: "defined while it has positions" });
+            return Err(EngineError::KitNotAllowed {
+                sku: kit.to_owned(),
+                operation: "defined while it has positions",
+            });
         }
         // Kits do not nest: a component of another kit may not become a kit.
         if current.kits.values().any(|other| other.components.iter().any(|c| c.sku == kit_id)) {

@@ -1,7 +1,7 @@
 //! Every way an engine call can be refused. A refused call changes nothing.
 
-use crate::model::{IdKind, Timestamp};
 use crate::engine::ReservationState;
+use crate::model::{IdKind, Timestamp};
 
 /// A reservation line that could not be covered, and what the position could offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,9 @@ pub enum EngineError {
     #[error("{sku:?} at {location:?} already has incoming supply {reference:?}")]
     DuplicateSupply { sku: String, location: String, reference: String },
 
-    #[error("return of {requested} {sku:?} exceeds the {returnable} fulfilled and not yet returned on reservation {id:?}")]
+    #[error(
+        "return of {requested} {sku:?} exceeds the {returnable} fulfilled and not yet returned on reservation {id:?}"
+    )]
     ReturnExceedsFulfilled { id: String, sku: String, returnable: u32, requested: u32 },
 
     #[error("{sku:?} is a kit and cannot be {operation}")]

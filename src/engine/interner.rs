@@ -3,8 +3,8 @@
 //! Looking a name up is one `DashMap` read; a new name takes the shard's write lock
 //! and then the id list's write lock, always in that order.
 
-use crate::limits::MAX_SKUS;
 use crate::engine::journal::{Journal, JournalEntry};
+use crate::limits::MAX_SKUS;
 use crate::model::SkuId;
 use crate::EngineError;
 use dashmap::DashMap;

@@ -45,11 +45,17 @@ pub enum JournalEntry<'a> {
 pub enum Cause<'a> {
     Operation(&'a Operation),
     /// A held reservation's TTL passed.
-    Expired { id: &'a str },
+    Expired {
+        id: &'a str,
+    },
     /// A terminal reservation's idempotency window ended.
-    Forgotten { id: &'a str },
+    Forgotten {
+        id: &'a str,
+    },
     /// One shard's part of a bulk load (the rows are in the position images).
-    BulkLoadPart { rows: u64 },
+    BulkLoadPart {
+        rows: u64,
+    },
 }
 
 #[derive(Debug, Serialize)]

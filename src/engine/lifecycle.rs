@@ -3,9 +3,9 @@
 //! client step id so that a retried step is applied once.
 
 use super::catalogue_ops::check_range;
+use super::journal::{Cause, ReservationImage};
 use super::reservations::{Reservation, ReservationShard, ReservationState};
 use super::reserve::location_label;
-use super::journal::{Cause, ReservationImage};
 use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_QUANTITY, MAX_STEPS_PER_RESERVATION, MAX_TTL_MS, MIN_TTL_MS};
 use crate::model::{validate_id, IdKind, Timestamp};
@@ -48,7 +48,12 @@ impl Engine {
         self.logged(|| Operation::Commit { id: id.to_owned() }, |op| self.commit_as(id, now, op))
     }
 
-    pub(super) fn commit_as(&self, id: &str, now: Timestamp, operation: Option<&Operation>) -> Result<Reservation, EngineError> {
+    pub(super) fn commit_as(
+        &self,
+        id: &str,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<Reservation, EngineError> {
         validate_id(IdKind::Reservation, id)?;
         let mut shard = self.reservations.lock_for(id);
         let reservation = self.live_reservation(&mut shard, id, now)?;
@@ -167,7 +172,11 @@ impl Engine {
     }
 
     /// Maps a step's lines to (held line index, units), checking each fits its line.
-    fn resolve_step_lines(&self, reservation: &Reservation, step: &PartialStep) -> Result<Vec<(usize, u32)>, EngineError> {
+    fn resolve_step_lines(
+        &self,
+        reservation: &Reservation,
+        step: &PartialStep,
+    ) -> Result<Vec<(usize, u32)>, EngineError> {
         let catalogue = self.catalogue.load();
         let mut amounts: Vec<(usize, u32)> = Vec::with_capacity(step.lines.len());
         for (index, line) in step.lines.iter().enumerate() {
@@ -178,9 +187,14 @@ impl Engine {
             };
             let sku = self.skus.get(&line.sku).ok_or_else(unknown)?;
             let location = catalogue.location_id(&line.location).ok_or_else(unknown)?;
-            let at = reservation.lines.iter().position(|l| l.sku == sku && l.location == location).ok_or_else(unknown)?;
+            let at =
+                reservation.lines.iter().position(|l| l.sku == sku && l.location == location).ok_or_else(unknown)?;
             if amounts.iter().any(|(i, _)| *i == at) {
-                return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: line.location.clone() });
+                return Err(EngineError::DuplicateLine {
+                    index,
+                    sku: line.sku.clone(),
+                    location: line.location.clone(),
+                });
             }
             let held = reservation.lines[at].held;
             if line.quantity > held {
@@ -249,7 +263,9 @@ impl Engine {
         finish(reservation);
         if let Some(cause) = cause {
             let lines = &reservation.lines;
-            let images = || guards.images(self.stock.shard_bits(), amounts.iter().map(|(i, _)| (lines[*i].sku, lines[*i].location)));
+            let images = || {
+                guards.images(self.stock.shard_bits(), amounts.iter().map(|(i, _)| (lines[*i].sku, lines[*i].location)))
+            };
             self.record_change(at, cause, images, Some(ReservationImage::Present(reservation)));
         }
         Ok(())
@@ -288,12 +304,19 @@ impl Engine {
         let amounts: Vec<(usize, u32)> =
             reservation.lines.iter().enumerate().map(|(i, l)| (i, l.held)).filter(|(_, q)| *q > 0).collect();
         let id = reservation.id.clone();
-        self.change_lines(reservation, &amounts, LineAction::Release, now, Some(Cause::Expired { id: &id }), |reservation| {
-            let expired_at = reservation.expires_at;
-            reservation.state = ReservationState::Expired;
-            self.end_reservation(reservation, now);
-            reservation.expires_at = expired_at;
-        })
+        self.change_lines(
+            reservation,
+            &amounts,
+            LineAction::Release,
+            now,
+            Some(Cause::Expired { id: &id }),
+            |reservation| {
+                let expired_at = reservation.expires_at;
+                reservation.state = ReservationState::Expired;
+                self.end_reservation(reservation, now);
+                reservation.expires_at = expired_at;
+            },
+        )
         .expect("a release cannot be refused");
     }
 
@@ -344,7 +367,8 @@ impl Engine {
                 let due_here = shard.has_due(now);
                 drop(shard);
                 report.more_due = due_here
-                    || (index + 1..self.reservations.shard_count()).any(|i| self.reservations.lock_shard(i).has_due(now));
+                    || (index + 1..self.reservations.shard_count())
+                        .any(|i| self.reservations.lock_shard(i).has_due(now));
                 break;
             }
         }
@@ -358,7 +382,11 @@ fn validate_step(step: &PartialStep) -> Result<(), EngineError> {
         return Err(EngineError::NoLines);
     }
     if step.lines.len() > MAX_EXPANDED_LINES {
-        return Err(EngineError::TooMany { what: "lines in a step", count: step.lines.len(), limit: MAX_EXPANDED_LINES });
+        return Err(EngineError::TooMany {
+            what: "lines in a step",
+            count: step.lines.len(),
+            limit: MAX_EXPANDED_LINES,
+        });
     }
     for line in &step.lines {
         validate_id(IdKind::Sku, &line.sku)?;

@@ -5,6 +5,7 @@
 //! Every call either returns its outcome or refuses with an [`EngineError`] and
 //! changes nothing.
 
+mod bulk;
 mod catalogue_ops;
 mod error;
 mod image;
@@ -19,22 +20,19 @@ mod reserve;
 mod returns;
 mod stock_ops;
 mod stock_table;
-mod bulk;
 mod verify;
 
 pub use bulk::{BulkLoadOutcome, RowRejection};
 pub use error::{EngineError, ShortLine};
-pub use replay::ReplayError;
 pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
 pub use journal::{
-    Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage,
-    ReplayEntry, ReservationImage,
+    Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage, ReplayEntry,
+    ReservationImage,
 };
 pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
-pub use queries::{
-    Availability, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability,
-};
+pub use queries::{Availability, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability};
+pub use replay::ReplayError;
 pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
 pub use returns::RestockRequest;

@@ -6,7 +6,9 @@ use super::reservations::ReservationState;
 use super::stock_table::{PositionEntry, StockShard};
 use super::{Engine, EngineError};
 use crate::limits::MAX_BATCH_SKUS;
-use crate::model::{validate_id, Catalogue, Channel, IdKind, Kit, LocationId, Position, PositionView, SkuId, Timestamp};
+use crate::model::{
+    validate_id, Catalogue, Channel, IdKind, Kit, LocationId, Position, PositionView, SkuId, Timestamp,
+};
 
 /// Where availability is counted: one location, or a channel's locations.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -85,7 +87,12 @@ impl Engine {
 
     /// Available to sell (or promise) for one SKU or kit in a scope. An unknown SKU
     /// or a missing position counts as 0.
-    pub fn availability(&self, sku: &str, scope: &AvailabilityScope, measure: Availability) -> Result<u64, EngineError> {
+    pub fn availability(
+        &self,
+        sku: &str,
+        scope: &AvailabilityScope,
+        measure: Availability,
+    ) -> Result<u64, EngineError> {
         let catalogue = self.catalogue.load();
         let scope = self.resolve_scope(&catalogue, scope)?;
         let Some(sku_id) = self.sku_for_read(sku)? else { return Ok(0) };
@@ -93,21 +100,37 @@ impl Engine {
     }
 
     /// One SKU (or kit) across a channel: the total and, if asked, each location.
-    pub fn channel_availability(&self, sku: &str, channel: &str, breakdown: bool) -> Result<ChannelAvailability, EngineError> {
+    pub fn channel_availability(
+        &self,
+        sku: &str,
+        channel: &str,
+        breakdown: bool,
+    ) -> Result<ChannelAvailability, EngineError> {
         let catalogue = self.catalogue.load();
         let scope = self.resolve_scope(&catalogue, &AvailabilityScope::Channel(channel.to_owned()))?;
         let Scope::Channel(resolved) = scope else { unreachable!("a channel scope resolves to a channel") };
         let mut locations = Vec::new();
         let summed = match self.sku_for_read(sku)? {
             None => 0,
-            Some(sku_id) => self.sum_channel(&catalogue, sku_id, resolved, Availability::ToSell, breakdown.then_some(&mut locations)),
+            Some(sku_id) => self.sum_channel(
+                &catalogue,
+                sku_id,
+                resolved,
+                Availability::ToSell,
+                breakdown.then_some(&mut locations),
+            ),
         };
         Ok(ChannelAvailability { available: resolved.buffer.apply(summed), summed, locations })
     }
 
     /// Availability of up to [`MAX_BATCH_SKUS`] SKUs in one scope (a listing page),
     /// in the order asked.
-    pub fn availability_batch(&self, skus: &[String], scope: &AvailabilityScope, measure: Availability) -> Result<Vec<u64>, EngineError> {
+    pub fn availability_batch(
+        &self,
+        skus: &[String],
+        scope: &AvailabilityScope,
+        measure: Availability,
+    ) -> Result<Vec<u64>, EngineError> {
         if skus.len() > MAX_BATCH_SKUS {
             return Err(EngineError::TooMany { what: "SKUs in a batch", count: skus.len(), limit: MAX_BATCH_SKUS });
         }
@@ -135,13 +158,22 @@ impl Engine {
         }
     }
 
-    fn count(&self, catalogue: &Catalogue, sku: SkuId, scope: &Scope, measure: Availability, breakdown: Option<&mut Vec<LocationAvailability>>) -> u64 {
+    fn count(
+        &self,
+        catalogue: &Catalogue,
+        sku: SkuId,
+        scope: &Scope,
+        measure: Availability,
+        breakdown: Option<&mut Vec<LocationAvailability>>,
+    ) -> u64 {
         match scope {
             Scope::Location(location) => match catalogue.kit(sku) {
                 Some(kit) => self.kit_at(kit, *location, measure),
                 None => self.stock.read(sku).get(sku, *location).map_or(0, |p| measure.at(p)),
             },
-            Scope::Channel(channel) => channel.buffer.apply(self.sum_channel(catalogue, sku, channel, measure, breakdown)),
+            Scope::Channel(channel) => {
+                channel.buffer.apply(self.sum_channel(catalogue, sku, channel, measure, breakdown))
+            }
         }
     }
 
@@ -164,7 +196,12 @@ impl Engine {
             None => {
                 let shard = self.stock.read(sku);
                 let in_channel = |e: &&PositionEntry| channel.contains(e.location);
-                shard.positions(sku).iter().filter(in_channel).map(|e| record(e.location, measure.at(&e.position))).sum()
+                shard
+                    .positions(sku)
+                    .iter()
+                    .filter(in_channel)
+                    .map(|e| record(e.location, measure.at(&e.position)))
+                    .sum()
             }
             Some(kit) => {
                 let first = kit.components[0].sku;

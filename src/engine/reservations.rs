@@ -16,7 +16,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Where a reservation is in its lifecycle (see the domain notes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub enum ReservationState {
     Held,
     Committed,
@@ -33,7 +45,18 @@ impl ReservationState {
 }
 
 /// One line as the client asked for it (the SKU may be a kit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct RequestedLine {
     pub sku: SkuId,
     pub location: LocationId,
@@ -41,7 +64,18 @@ pub struct RequestedLine {
 }
 
 /// One held line: a component SKU at a location, and what became of its units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct HeldLine {
     pub sku: SkuId,
     pub location: LocationId,
@@ -56,7 +90,9 @@ pub struct HeldLine {
     pub returned: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Reservation {
     pub id: Arc<str>,
     pub state: ReservationState,
@@ -122,7 +158,6 @@ impl ReservationShard {
     pub fn has_due(&self, now: Timestamp) -> bool {
         self.deadlines.peek().is_some_and(|Reverse((at, _))| *at <= now)
     }
-
 }
 
 pub struct ReservationTable {
@@ -158,9 +193,7 @@ impl ReservationTable {
 
     /// Counts one more remembered reservation unless that would pass `limit`.
     pub fn try_count_new(&self, limit: usize) -> bool {
-        self.remembered
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
-            .is_ok()
+        self.remembered.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1)).is_ok()
     }
 
     /// Puts back a reservation read from a snapshot or the log, with its deadline.

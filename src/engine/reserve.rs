@@ -1,12 +1,12 @@
 //! `reserve`: all-or-nothing holds on stock, idempotent by reservation id.
 
 use super::catalogue_ops::check_range;
-use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 use super::journal::{Cause, ReservationImage};
+use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 use super::{Engine, EngineError, Operation, ShortLine};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
-use crate::model::{validate_id, Catalogue, HoldKind, IdKind, LocationId, SkuId, Timestamp};
 use crate::model::HoldCheck;
+use crate::model::{validate_id, Catalogue, HoldKind, IdKind, LocationId, SkuId, Timestamp};
 use std::sync::Arc;
 
 /// One line of a reservation request, as a client names it.
@@ -141,7 +141,11 @@ impl Engine {
                 continue;
             };
             if requested.iter().any(|r: &RequestedLine| r.sku == sku && r.location == location) {
-                return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: line.location.clone() });
+                return Err(EngineError::DuplicateLine {
+                    index,
+                    sku: line.sku.clone(),
+                    location: line.location.clone(),
+                });
             }
             requested.push(RequestedLine { sku, location, quantity: line.quantity });
             match catalogue.kit(sku) {
@@ -209,7 +213,16 @@ impl Engine {
             position.reserved += quantity;
             position.version += 1;
             debug_assert!(position.is_consistent());
-            held.push(HeldLine { sku, location, kind, quantity, held: quantity, fulfilled: 0, released: 0, returned: 0 });
+            held.push(HeldLine {
+                sku,
+                location,
+                kind,
+                quantity,
+                held: quantity,
+                fulfilled: 0,
+                released: 0,
+                returned: 0,
+            });
         }
         let expires_at = now.saturating_add_ms(request.ttl_ms);
         let reservation = Reservation {
@@ -225,7 +238,8 @@ impl Engine {
             applied_steps: Vec::new(),
         };
         if let Some(operation) = operation {
-            let images = || guards.images(self.stock.shard_bits(), reservation.lines.iter().map(|l| (l.sku, l.location)));
+            let images =
+                || guards.images(self.stock.shard_bits(), reservation.lines.iter().map(|l| (l.sku, l.location)));
             self.record_change(now, Cause::Operation(operation), images, Some(ReservationImage::Present(&reservation)));
         }
         Ok(reservation)

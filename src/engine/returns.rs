@@ -2,10 +2,10 @@
 //! to the location they left or another one, sellable or not.
 
 use super::catalogue_ops::check_range;
+use super::journal::{Cause, PositionImage, ReservationImage};
 use super::lifecycle::LineQuantity;
 use super::reservations::Reservation;
 use super::stock_ops::bucket_name;
-use super::journal::{Cause, PositionImage, ReservationImage};
 use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_QUANTITY, MAX_STEPS_PER_RESERVATION};
 use crate::model::{validate_id, Bucket, IdKind, PositionView, SkuId, Timestamp};
@@ -55,7 +55,10 @@ impl Engine {
             // A retry answers the position the step restocked. None there (the step id
             // was used by another call): say so, rather than a view of a made-up SKU id.
             let stock = self.stock.read(sku);
-            let unknown = || EngineError::UnknownPosition { sku: request.line.sku.clone(), location: request.line.location.clone() };
+            let unknown = || EngineError::UnknownPosition {
+                sku: request.line.sku.clone(),
+                location: request.line.location.clone(),
+            };
             return stock.get(sku, location).map(|position| position.view(sku, location)).ok_or_else(unknown);
         }
         if reservation.applied_steps.len() >= MAX_STEPS_PER_RESERVATION {
@@ -78,7 +81,12 @@ impl Engine {
         let current = stock.get(sku, location).map_or(0, |p| p.bucket(request.bucket));
         let after = i64::from(current) + i64::from(quantity);
         if after > i64::from(MAX_QUANTITY) {
-            return Err(EngineError::OutOfRange { field: bucket_name(request.bucket), value: after, min: 0, max: i64::from(MAX_QUANTITY) });
+            return Err(EngineError::OutOfRange {
+                field: bucket_name(request.bucket),
+                value: after,
+                min: 0,
+                max: i64::from(MAX_QUANTITY),
+            });
         }
         let position = stock.get_or_insert(sku, location);
         *position.bucket_mut(request.bucket) = after as u32;

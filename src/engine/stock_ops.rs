@@ -9,7 +9,9 @@ use super::catalogue_ops::check_range;
 use super::journal::{Cause, PositionImage};
 use super::{Engine, EngineError, Operation};
 use crate::limits::{MAX_INCOMING_PER_POSITION, MAX_QUANTITY};
-use crate::model::{validate_id, validate_reference, Bucket, IdKind, IncomingSupply, Position, PositionView, Timestamp};
+use crate::model::{
+    validate_id, validate_reference, Bucket, IdKind, IncomingSupply, Position, PositionView, Timestamp,
+};
 
 /// Why stock was adjusted; recorded with the adjustment for the audit trail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -40,7 +42,11 @@ impl Names<'_> {
     }
 
     fn supply(&self, reference: &str) -> EngineError {
-        EngineError::UnknownSupply { sku: self.sku.to_owned(), location: self.location.to_owned(), reference: reference.to_owned() }
+        EngineError::UnknownSupply {
+            sku: self.sku.to_owned(),
+            location: self.location.to_owned(),
+            reference: reference.to_owned(),
+        }
     }
 }
 
@@ -134,104 +140,150 @@ impl Engine {
     /// the journal for the audit trail).
     pub(super) fn write_position(&self, operation: &Operation, at: Timestamp) -> Result<PositionView, EngineError> {
         let max = i64::from(MAX_QUANTITY);
-        let write = |sku: &str, location: &str, verb, change| self.update_position(sku, location, verb, at, operation, change);
+        let write =
+            |sku: &str, location: &str, verb, change| self.update_position(sku, location, verb, at, operation, change);
         match operation {
             Operation::Adjust { sku, location, delta, reference, .. } => {
                 validate_reference(reference)?;
                 check_range("delta magnitude", delta.saturating_abs(), 1, max)?;
                 let delta = *delta;
-                write(sku, location, "adjusted", Box::new(move |position: &mut Position, names: &Names| {
-                    let after = i64::from(position.on_hand) + delta;
-                    if after < 0 {
-                        return Err(names.short("on hand", position.on_hand, delta.unsigned_abs() as u32));
-                    }
-                    check_range("on_hand", after, 0, max)?;
-                    position.on_hand = after as u32;
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "adjusted",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        let after = i64::from(position.on_hand) + delta;
+                        if after < 0 {
+                            return Err(names.short("on hand", position.on_hand, delta.unsigned_abs() as u32));
+                        }
+                        check_range("on_hand", after, 0, max)?;
+                        position.on_hand = after as u32;
+                        Ok(())
+                    }),
+                )
             }
             Operation::SetOnHand { sku, location, on_hand, expected_version } => {
                 check_range("on_hand", i64::from(*on_hand), 0, max)?;
                 let (on_hand, expected_version) = (*on_hand, *expected_version);
-                write(sku, location, "counted", Box::new(move |position: &mut Position, names: &Names| {
-                    if let Some(expected) = expected_version.filter(|expected| *expected != position.version) {
-                        return Err(EngineError::VersionMismatch {
-                            sku: names.sku.to_owned(),
-                            location: names.location.to_owned(),
-                            expected,
-                            actual: position.version,
-                        });
-                    }
-                    position.on_hand = on_hand;
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "counted",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        if let Some(expected) = expected_version.filter(|expected| *expected != position.version) {
+                            return Err(EngineError::VersionMismatch {
+                                sku: names.sku.to_owned(),
+                                location: names.location.to_owned(),
+                                expected,
+                                actual: position.version,
+                            });
+                        }
+                        position.on_hand = on_hand;
+                        Ok(())
+                    }),
+                )
             }
             Operation::SetSafetyStock { sku, location, safety_stock } => {
                 check_range("safety_stock", i64::from(*safety_stock), 0, max)?;
                 let safety_stock = *safety_stock;
-                write(sku, location, "given safety stock", Box::new(move |position: &mut Position, _: &Names| {
-                    position.safety_stock = safety_stock;
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "given safety stock",
+                    Box::new(move |position: &mut Position, _: &Names| {
+                        position.safety_stock = safety_stock;
+                        Ok(())
+                    }),
+                )
             }
             Operation::SetBackorderLimit { sku, location, limit } => {
                 check_range("backorder_limit", i64::from(*limit), 0, max)?;
                 let limit = *limit;
-                write(sku, location, "given a backorder limit", Box::new(move |position: &mut Position, _: &Names| {
-                    position.backorder_limit = limit;
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "given a backorder limit",
+                    Box::new(move |position: &mut Position, _: &Names| {
+                        position.backorder_limit = limit;
+                        Ok(())
+                    }),
+                )
             }
             Operation::MoveStock { sku, location, from, to, quantity } => {
                 check_range("quantity", i64::from(*quantity), 1, max)?;
                 if from == to {
-                    return Err(EngineError::OutOfRange { field: "buckets (from equals to)", value: 0, min: 1, max: 1 });
+                    return Err(EngineError::OutOfRange {
+                        field: "buckets (from equals to)",
+                        value: 0,
+                        min: 1,
+                        max: 1,
+                    });
                 }
                 let (from, to, quantity) = (*from, *to, *quantity);
-                write(sku, location, "moved between buckets", Box::new(move |position: &mut Position, names: &Names| {
-                    let available = position.bucket(from);
-                    if available < quantity {
-                        return Err(names.short(bucket_name(from), available, quantity));
-                    }
-                    let target = i64::from(position.bucket(to)) + i64::from(quantity);
-                    check_range("bucket quantity", target, 0, max)?;
-                    *position.bucket_mut(from) -= quantity;
-                    *position.bucket_mut(to) = target as u32;
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "moved between buckets",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        let available = position.bucket(from);
+                        if available < quantity {
+                            return Err(names.short(bucket_name(from), available, quantity));
+                        }
+                        let target = i64::from(position.bucket(to)) + i64::from(quantity);
+                        check_range("bucket quantity", target, 0, max)?;
+                        *position.bucket_mut(from) -= quantity;
+                        *position.bucket_mut(to) = target as u32;
+                        Ok(())
+                    }),
+                )
             }
             Operation::AddIncoming { sku, location, reference, quantity, expected_at } => {
                 validate_id(IdKind::SupplyReference, reference)?;
                 check_range("quantity", i64::from(*quantity), 1, max)?;
                 let (quantity, expected_at) = (*quantity, *expected_at);
-                write(sku, location, "given incoming supply", Box::new(move |position: &mut Position, names: &Names| {
-                    add_supply(position, reference, quantity, expected_at, names)
-                }))
+                write(
+                    sku,
+                    location,
+                    "given incoming supply",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        add_supply(position, reference, quantity, expected_at, names)
+                    }),
+                )
             }
             Operation::ReceiveIncoming { sku, location, reference, quantity } => {
                 validate_id(IdKind::SupplyReference, reference)?;
                 check_range("quantity", i64::from(*quantity), 1, max)?;
                 let quantity = *quantity;
-                write(sku, location, "received", Box::new(move |position: &mut Position, names: &Names| {
-                    let line = take_supply(position, reference, names)?;
-                    if line.quantity < quantity {
-                        return Err(names.short("incoming", line.quantity, quantity));
-                    }
-                    line.quantity -= quantity;
-                    let on_hand = i64::from(position.on_hand) + i64::from(quantity);
-                    check_range("on_hand", on_hand, 0, max)?;
-                    position.on_hand = on_hand as u32;
-                    drop_empty_supply(position);
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "received",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        let line = take_supply(position, reference, names)?;
+                        if line.quantity < quantity {
+                            return Err(names.short("incoming", line.quantity, quantity));
+                        }
+                        line.quantity -= quantity;
+                        let on_hand = i64::from(position.on_hand) + i64::from(quantity);
+                        check_range("on_hand", on_hand, 0, max)?;
+                        position.on_hand = on_hand as u32;
+                        drop_empty_supply(position);
+                        Ok(())
+                    }),
+                )
             }
             Operation::CancelIncoming { sku, location, reference } => {
                 validate_id(IdKind::SupplyReference, reference)?;
-                write(sku, location, "given a cancelled supply", Box::new(move |position: &mut Position, names: &Names| {
-                    take_supply(position, reference, names)?.quantity = 0;
-                    drop_empty_supply(position);
-                    Ok(())
-                }))
+                write(
+                    sku,
+                    location,
+                    "given a cancelled supply",
+                    Box::new(move |position: &mut Position, names: &Names| {
+                        take_supply(position, reference, names)?.quantity = 0;
+                        drop_empty_supply(position);
+                        Ok(())
+                    }),
+                )
             }
             other => unreachable!("write_position is only called with position writes, not {other:?}"),
         }
@@ -318,7 +370,11 @@ fn add_supply(
     Ok(())
 }
 
-fn take_supply<'p>(position: &'p mut Position, reference: &str, names: &Names) -> Result<&'p mut IncomingSupply, EngineError> {
+fn take_supply<'p>(
+    position: &'p mut Position,
+    reference: &str,
+    names: &Names,
+) -> Result<&'p mut IncomingSupply, EngineError> {
     position
         .incoming
         .as_mut()

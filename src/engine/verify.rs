@@ -49,14 +49,18 @@ impl VerifyReport {
 impl Engine {
     pub fn verify(&self) -> VerifyReport {
         let mut report = VerifyReport::default();
-        let reservation_guards: Vec<_> = (0..self.reservations.shard_count()).map(|i| self.reservations.lock_shard(i)).collect();
+        let reservation_guards: Vec<_> =
+            (0..self.reservations.shard_count()).map(|i| self.reservations.lock_shard(i)).collect();
         let mut held: FxHashMap<(SkuId, LocationId), u64> = FxHashMap::default();
         for shard in &reservation_guards {
             for reservation in shard.by_id.values() {
                 report.reservations_checked += 1;
                 for line in &reservation.lines {
                     if line.held + line.fulfilled + line.released != line.quantity || line.returned > line.fulfilled {
-                        report.add(Finding::BrokenReservation { id: reservation.id.to_string(), reason: "a line does not add up" });
+                        report.add(Finding::BrokenReservation {
+                            id: reservation.id.to_string(),
+                            reason: "a line does not add up",
+                        });
                     }
                     if line.held > 0 {
                         *held.entry((line.sku, line.location)).or_default() += u64::from(line.held);
@@ -64,11 +68,17 @@ impl Engine {
                 }
                 let holds = reservation.held_units() > 0;
                 if reservation.state.is_terminal() == holds {
-                    report.add(Finding::BrokenReservation { id: reservation.id.to_string(), reason: "state disagrees with held units" });
+                    report.add(Finding::BrokenReservation {
+                        id: reservation.id.to_string(),
+                        reason: "state disagrees with held units",
+                    });
                 }
                 let has_expiry = matches!(reservation.state, ReservationState::Held | ReservationState::Expired);
                 if has_expiry != reservation.expires_at.is_some() {
-                    report.add(Finding::BrokenReservation { id: reservation.id.to_string(), reason: "expiry disagrees with state" });
+                    report.add(Finding::BrokenReservation {
+                        id: reservation.id.to_string(),
+                        reason: "expiry disagrees with state",
+                    });
                 }
             }
         }
@@ -82,11 +92,21 @@ impl Engine {
                 let names = || (self.skus.name(sku).to_string(), location_label(&catalogue, entry.location));
                 if u64::from(position.reserved) != held_by_lines {
                     let (sku, location) = names();
-                    report.add(Finding::ReservedDrift { sku, location, reserved: u64::from(position.reserved), held_by_lines });
+                    report.add(Finding::ReservedDrift {
+                        sku,
+                        location,
+                        reserved: u64::from(position.reserved),
+                        held_by_lines,
+                    });
                 }
                 if !position.is_consistent() {
                     let (sku, location) = names();
-                    report.add(Finding::Oversold { sku, location, reserved: u64::from(position.reserved), ceiling: position.reservable_ceiling() });
+                    report.add(Finding::Oversold {
+                        sku,
+                        location,
+                        reserved: u64::from(position.reserved),
+                        ceiling: position.reservable_ceiling(),
+                    });
                 }
             }
         }

@@ -8,12 +8,10 @@ mod position;
 mod time;
 
 pub use catalogue::{
-    Catalogue, Channel, ChannelBuffer, ChannelSpec, Coordinates, Kit, KitComponent, Location,
-    LocationFlags, LocationKind, LocationSpec,
+    Catalogue, Channel, ChannelBuffer, ChannelSpec, Coordinates, Kit, KitComponent, Location, LocationFlags,
+    LocationKind, LocationSpec,
 };
 pub use ids::{LocationId, SkuId};
 pub use names::{validate_id, validate_reference, IdKind};
-pub use position::{
-    clamp_to_u32, Bucket, HoldCheck, HoldKind, IncomingSupply, Position, PositionRow, PositionView,
-};
+pub use position::{clamp_to_u32, Bucket, HoldCheck, HoldKind, IncomingSupply, Position, PositionRow, PositionView};
 pub use time::Timestamp;

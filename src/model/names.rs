@@ -44,11 +44,8 @@ pub fn validate_reference(reference: &str) -> Result<(), EngineError> {
 }
 
 fn check_text(kind: IdKind, text: &str, max_bytes: usize, free_text: bool) -> Result<(), EngineError> {
-    let invalid = |reason: &'static str| EngineError::InvalidId {
-        kind,
-        id: text.chars().take(MAX_ID_BYTES).collect(),
-        reason,
-    };
+    let invalid =
+        |reason: &'static str| EngineError::InvalidId { kind, id: text.chars().take(MAX_ID_BYTES).collect(), reason };
     if text.is_empty() && !free_text {
         return Err(invalid("is empty"));
     }

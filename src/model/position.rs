@@ -15,7 +15,9 @@ use crate::limits::MAX_QUANTITY;
 use crate::model::{LocationId, SkuId, Timestamp};
 
 /// Supply on its way to a position: a purchase order or a transfer.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct IncomingSupply {
     /// The client's reference for this supply (a PO or transfer number).
     pub reference: Box<str>,
@@ -32,7 +34,19 @@ pub enum Bucket {
 }
 
 /// How a reservation line was covered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub enum HoldKind {
     /// From stock on hand (within available to sell).
     InStock,
@@ -43,7 +57,18 @@ pub enum HoldKind {
 }
 
 /// The stored state of one position. 40 bytes; see BENCHMARKS.md for memory.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct Position {
     pub on_hand: u32,
     pub reserved: u32,
@@ -113,11 +138,7 @@ impl Position {
 
     /// Incoming supply expected at or before `by`.
     pub fn incoming_by(&self, by: Timestamp) -> i64 {
-        self.incoming_lines()
-            .iter()
-            .filter(|s| s.expected_at <= by)
-            .map(|s| i64::from(s.quantity))
-            .sum()
+        self.incoming_lines().iter().filter(|s| s.expected_at <= by).map(|s| i64::from(s.quantity)).sum()
     }
 
     /// Available to promise by a date: ATS plus supply arriving by then, never below 0.
@@ -131,9 +152,7 @@ impl Position {
 
     /// The most `reserved` may ever be: the no-oversell invariant's right-hand side.
     pub fn reservable_ceiling(&self) -> i64 {
-        i64::from(self.on_hand) - i64::from(self.safety_stock)
-            + i64::from(self.backorder_limit)
-            + self.incoming_total()
+        i64::from(self.on_hand) - i64::from(self.safety_stock) + i64::from(self.backorder_limit) + self.incoming_total()
     }
 
     /// Whether the invariant holds; every mutation is checked against it.

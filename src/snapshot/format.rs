@@ -174,7 +174,11 @@ pub fn load_image(path: &Path) -> Result<(EngineImage, SnapshotHeader), Snapshot
     let file_bytes = file.metadata().map_err(io(path))?.len();
     let expected = SNAPSHOT_HEADER_BYTES as u64 + header.body_bytes;
     if file_bytes != expected {
-        return Err(corrupt(path, file_bytes.min(expected), format!("file is {file_bytes} bytes, header says {expected}")));
+        return Err(corrupt(
+            path,
+            file_bytes.min(expected),
+            format!("file is {file_bytes} bytes, header says {expected}"),
+        ));
     }
     let mut body = rkyv::util::AlignedVec::<16>::with_capacity(header.body_bytes as usize);
     body.resize(header.body_bytes as usize, 0);

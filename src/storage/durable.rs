@@ -199,7 +199,12 @@ impl DurableEngine {
 fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, RecoveryError> {
     std::fs::create_dir_all(data_dir).map_err(WalError::io(data_dir))?;
     let path = data_dir.join("LOCK");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(WalError::io(&path))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(WalError::io(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(RecoveryError::Locked(path)),

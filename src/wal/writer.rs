@@ -353,7 +353,8 @@ impl SegmentWriter {
 /// the directory fsynced so that the file's name survives a crash.
 fn open_segment(dir: &Path, first_lsn: Lsn) -> Result<OpenSegment, WalError> {
     let path = dir.join(segment_file_name(first_lsn));
-    let mut file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(WalError::io(&path))?;
+    let mut file =
+        OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(WalError::io(&path))?;
     file.write_all(&segment_header(first_lsn)).map_err(WalError::io(&path))?;
     file.sync_all().map_err(WalError::io(&path))?;
     sync_dir(dir)?;

@@ -171,22 +171,26 @@ impl Engine {
         check_sku: &dyn Fn(&'static str, SkuId) -> Result<(), ImageError>,
         check_location: &dyn Fn(&'static str, LocationId) -> Result<(), ImageError>,
     ) -> Result<(), ImageError> {
-        positions.sort_unstable_by_key(|p| (p.sku, p.location));
-        if let Some(pair) = positions.windows(2).find(|w| (w[0].sku, w[0].location) == (w[1].sku, w[1].location)) {
-            return Err(ImageError::DuplicatePosition { sku: pair[0].sku.0, location: pair[0].location.0 });
+        // `export_image` writes each SKU's positions together, sorted by location; only
+        // an image in another order pays for a sort.
+        if !grouped_by_sku(&positions, self.skus.len()) {
+            positions.sort_unstable_by_key(|p| (p.sku, p.location));
         }
-        let mut rest = positions.as_slice();
-        while let Some(first) = rest.first() {
-            let count = rest.iter().take_while(|p| p.sku == first.sku).count();
-            let (group, tail) = rest.split_at(count);
-            check_sku("a position", first.sku)?;
-            let mut entries = Vec::with_capacity(group.len());
-            for stored in group {
-                check_location("a position", stored.location)?;
-                entries.push(PositionEntry { location: stored.location, position: stored.position.clone() });
+        let mut rest = positions.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let sku = first.sku;
+            check_sku("a position", sku)?;
+            let mut entries = vec![PositionEntry { location: first.location, position: first.position }];
+            while let Some(next) = rest.next_if(|p| p.sku == sku) {
+                if entries.last().is_some_and(|last| last.location == next.location) {
+                    return Err(ImageError::DuplicatePosition { sku: sku.0, location: next.location.0 });
+                }
+                entries.push(PositionEntry { location: next.location, position: next.position });
             }
-            self.stock.write(first.sku).insert_sorted(first.sku, entries);
-            rest = tail;
+            for entry in &entries {
+                check_location("a position", entry.location)?;
+            }
+            self.stock.write(sku).insert_sorted(sku, entries);
         }
         Ok(())
     }
@@ -240,6 +244,32 @@ impl Engine {
         }
         hasher.finish()
     }
+}
+
+/// Whether every SKU's positions form one run, sorted by location without repeats.
+/// (A SKU id beyond `known_skus` says no; the caller's checks then refuse it.)
+fn grouped_by_sku(positions: &[StoredPosition], known_skus: usize) -> bool {
+    let mut seen = vec![false; known_skus];
+    let mut previous: Option<&StoredPosition> = None;
+    for position in positions {
+        if position.sku.index() >= known_skus {
+            return false;
+        }
+        match previous {
+            Some(last) if last.sku == position.sku => {
+                if last.location >= position.location {
+                    return false;
+                }
+            }
+            _ => {
+                if std::mem::replace(&mut seen[position.sku.index()], true) {
+                    return false;
+                }
+            }
+        }
+        previous = Some(position);
+    }
+    true
 }
 
 fn hash_position(position: &Position, hasher: &mut impl Hasher) {

@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use stockd::engine::{AdjustReason, LineQuantity, PartialStep};
 use stockd::model::{ChannelBuffer, ChannelSpec, LocationKind, PositionRow};
-use stockd::snapshot::SNAPSHOT_HEADER_BYTES;
+use stockd::snapshot::format::SNAPSHOT_HEADER_BYTES;
 use stockd::storage::{recover, DurableEngine, RecoveryError, RecoveryReport, RecoveryTarget, StorageConfig};
 use stockd::wal::format::{segment_file_name, segment_header, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use stockd::wal::{DurabilityMode, WalError};
@@ -74,21 +74,30 @@ impl Fixture {
     }
 }
 
-struct Builder<'a> {
-    durable: &'a DurableEngine,
+struct Builder {
+    durable: Option<std::sync::Arc<DurableEngine>>,
     history: Vec<(u64, u64)>,
     now: u64,
     rng: StdRng,
     next_id: usize,
 }
 
-impl Builder<'_> {
+impl Builder {
     /// Applies an operation (refused or not) and records where the log is.
     fn apply(&mut self, operation: Operation) {
-        let _ = self.durable.apply(&operation, Timestamp(self.now));
+        let durable = self.durable.as_ref().unwrap();
+        let _ = durable.apply(&operation, Timestamp(self.now));
         self.now += self.rng.random_range(0..400);
-        let appended = self.durable.wal().unwrap().appended_lsn();
-        self.history.push((appended, self.durable.engine().digest()));
+        self.history.push((durable.wal().unwrap().appended_lsn(), durable.engine().digest()));
+    }
+
+    /// Closes the engine (the log is flushed) and opens it again: a new segment.
+    fn reopen(&mut self, config: &StorageConfig) {
+        let digest = self.durable.take().unwrap().engine().digest();
+        let (durable, report) = DurableEngine::open(config.clone()).unwrap();
+        assert_eq!(durable.engine().digest(), digest);
+        assert_eq!(report.last_lsn, self.history.last().unwrap().0);
+        self.durable = Some(durable);
     }
 
     /// A mix of reservation calls and stock writes.
@@ -143,14 +152,19 @@ impl Builder<'_> {
     }
 }
 
-/// Setup, 60 operations, snapshot, 60 operations, snapshot, 180 operations, and a
-/// last single-record write; the log in segments of about 4 KiB.
+/// Setup, 60 operations, snapshot, 60 operations, snapshot, 180 operations, a
+/// restart and four single-record writes; the log in segments of about 4 KiB.
 fn build() -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let config = support::storage_config(root.path(), DurabilityMode::Always, SEGMENT_BYTES);
     let (durable, _) = DurableEngine::open(config.clone()).unwrap();
-    let mut builder =
-        Builder { durable: &durable, history: Vec::new(), now: 1_700_000_000_000, rng: StdRng::seed_from_u64(7), next_id: 0 };
+    let mut builder = Builder {
+        durable: Some(durable),
+        history: Vec::new(),
+        now: 1_700_000_000_000,
+        rng: StdRng::seed_from_u64(7),
+        next_id: 0,
+    };
     builder.apply(Operation::UpsertLocations(vec![
         support::location("DC-1", LocationKind::DistributionCentre),
         support::location("STORE-1", LocationKind::Store),
@@ -180,24 +194,28 @@ fn build() -> Fixture {
     let mut snapshots = Vec::new();
     builder.phase(60);
     for operations in [60, 180] {
-        let taken = durable.take_snapshot(Timestamp(builder.now)).unwrap();
+        let taken = builder.durable.as_ref().unwrap().take_snapshot(Timestamp(builder.now)).unwrap();
         snapshots.push((taken.path, taken.header.covers_lsn));
         builder.phase(operations);
     }
-    // The last operation writes exactly one record: an existing position changes.
-    builder.apply(Operation::Adjust {
-        sku: sku(3),
-        location: "STORE-1".to_owned(),
-        delta: 1,
-        reason: AdjustReason::Found,
-        reference: String::new(),
-    });
-    let history = builder.history;
-    drop(durable);
-    let fixture = Fixture { _root: root, config, history, snapshots };
-    let last = fixture.history.len() - 1;
-    assert_eq!(fixture.history[last].0, fixture.history[last - 1].0 + 1, "the last operation is one record");
+    // A restart (a new segment), then four writes of one record each (existing
+    // positions change): the last segment holds exactly those four.
+    builder.reopen(&config);
+    for s in 3..7 {
+        builder.apply(Operation::Adjust {
+            sku: sku(s),
+            location: "STORE-1".to_owned(),
+            delta: 1,
+            reason: AdjustReason::Found,
+            reference: String::new(),
+        });
+    }
+    drop(builder.durable.take());
+    let fixture = Fixture { _root: root, config, history: builder.history, snapshots };
     let layout = log_layout(&fixture.config.wal_dir());
+    let last: Vec<u64> = layout.last().unwrap().records.iter().map(|record| record.lsn).collect();
+    let expected: Vec<u64> = fixture.history[fixture.history.len() - 4..].iter().map(|(lsn, _)| *lsn).collect();
+    assert_eq!(last, expected, "the last segment holds the last four writes, one record each");
     let after_newest = layout.iter().filter(|s| s.first_lsn > fixture.snapshots[1].1 + 1).count();
     assert!(after_newest >= 3, "the fixture needs several segments after the newest snapshot: {layout:#?}");
     assert!(layout[0].first_lsn > 1, "the log before the oldest snapshot was retired");
@@ -251,7 +269,10 @@ fn a_record_cut_short_at_the_end_is_a_torn_tail_and_repair_truncates_it() {
         truncate(&path, cut);
         let (engine, report) = recover_ok(&config, false);
         let torn = report.torn_tail.clone().expect("a torn tail");
-        assert_eq!((torn.path.as_path(), torn.offset, torn.bytes_dropped), (path.as_path(), record.offset, cut - record.offset));
+        assert_eq!(
+            (torn.path.as_path(), torn.offset, torn.bytes_dropped),
+            (path.as_path(), record.offset, cut - record.offset)
+        );
         assert_eq!(report.last_lsn, record.lsn - 1);
         assert_eq!(engine.digest(), before_last, "the state before the torn record");
         assert_eq!(file_len(&path), cut, "without repair nothing on disk changes");
@@ -343,6 +364,9 @@ fn a_bit_flip_followed_by_valid_records_refuses_naming_the_file_and_byte() {
     }
 }
 
+/// A way to damage a snapshot file.
+type Damage = Box<dyn Fn(&Path)>;
+
 #[test]
 fn a_damaged_snapshot_is_skipped_for_an_older_one_with_the_same_final_state() {
     let fixture = build();
@@ -352,7 +376,7 @@ fn a_damaged_snapshot_is_skipped_for_an_older_one_with_the_same_final_state() {
     assert_eq!(undamaged.snapshot.as_ref().unwrap().0, newest);
     assert_eq!(undamaged.records_replayed, fixture.last_lsn() - newest_covers);
     let body = file_len(&newest) - SNAPSHOT_HEADER_BYTES as u64;
-    let damages: [(&str, Box<dyn Fn(&Path)>); 5] = [
+    let damages: [(&str, Damage); 5] = [
         ("a header bit", Box::new(|path: &Path| flip_bit(path, 20, 2))),
         ("a magic bit", Box::new(|path: &Path| flip_bit(path, 0, 0))),
         ("a body bit", Box::new(move |path: &Path| flip_bit(path, SNAPSHOT_HEADER_BYTES as u64 + body / 2, 5))),
@@ -410,7 +434,10 @@ fn a_missing_segment_refuses_naming_the_missing_records() {
     let (_scratch, config) = fixture.copy();
     std::fs::remove_file(config.wal_dir().join(layout[first_needed].path.file_name().unwrap())).unwrap();
     assert!(
-        matches!(recover(&config, RecoveryTarget::default(), true), Err(RecoveryError::Log(WalError::MissingRecords { .. }))),
+        matches!(
+            recover(&config, RecoveryTarget::default(), true),
+            Err(RecoveryError::Log(WalError::MissingRecords { .. }))
+        ),
         "recovered without the records right after the snapshot"
     );
 }

@@ -3,16 +3,17 @@
 //! kill it with SIGKILL at random moments, recover the directory and check that
 //! every write it acknowledged is there.
 //!
-//! A line is printed only after `DurableEngine::apply` returned `Ok`, that is once
-//! the write is durable under the chosen mode, and stdout is flushed before the
-//! thread goes on. One line per acknowledged operation (`<seq>` counts lines in the
-//! order they were printed):
+//! A line is printed only after `DurableEngine::apply` returned `Ok` (the write is
+//! acknowledged under the chosen mode: fsynced under `always`, in the log's buffer
+//! under `interval`), and stdout is flushed before the thread goes on. One line per
+//! acknowledged operation (`<seq>` counts lines in the order they were printed):
 //!
 //! ```text
 //! ack <seq> setup-locations count=<n>
 //! ack <seq> setup-channel name=<channel>
 //! ack <seq> setup-bulk rows=<n> inserted=<n> updated=<n> unchanged=<n> rejected=<n>
 //! ack <seq> setup-kit kit=<sku>
+//! ack <seq> location name=<location>
 //! ack <seq> <reserve|commit|fulfil|release|extend> id=<id> state=<State> held=<units>
 //!     fulfilled=<units> released=<units> returned=<units> steps=<n> [step=<step id>]
 //! ack <seq> <adjust|set|set-cas|restock> sku=<sku> loc=<location> version=<v> on_hand=<n>
@@ -23,9 +24,16 @@
 //! Each `ack` is one line, and ends with ` lsn=<appended> written=<written>`: the
 //! last LSN appended when it was printed (at or after the write's own records) and
 //! the last LSN handed to the OS (see [`Acks`]). The totals are over the
-//! reservation's lines, as the outcome of the call reported them. `done` follows a normal end: the
-//! operations are exhausted or the time is up, the final snapshot is written and
-//! `verify()` is clean.
+//! reservation's lines, as the outcome of the call reported them. `done` follows a
+//! normal end: the operations are exhausted or the time is up, the final snapshot
+//! is written and `verify()` is clean.
+//!
+//! The load: multi-line reserves (a kit now and then), commits, whole and partial
+//! fulfils and releases, extends, adjustments, counts with and without
+//! compare-and-set, returns of fulfilled units, expiry sweeps, and now and then a
+//! new SKU or a new location, so that the catalogue and the SKU names change while
+//! snapshots are taken. Reservation and step ids carry the run's start time in
+//! nanoseconds: unique across restarts.
 
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
@@ -94,6 +102,10 @@ pub struct SoakArgs {
     /// Stop after this many seconds.
     #[arg(long, value_parser = parse_seconds)]
     seconds: Option<f64>,
+    /// How long an ended reservation is remembered (for idempotent retries) before
+    /// it is forgotten, in milliseconds.
+    #[arg(long, default_value_t = EngineConfig::default().idempotency_window_ms, value_parser = clap::value_parser!(u64).range(1..))]
+    idempotency_window_ms: u64,
     /// How often the background thread expires due reservations and checks whether
     /// a snapshot is due, in milliseconds.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -120,7 +132,7 @@ pub fn run(args: SoakArgs) -> ExitCode {
         snapshot_every_records: args.snapshot_every_records,
         snapshots_retained: usize::from(args.snapshots_retained),
         segment_bytes: args.segment_bytes,
-        engine: EngineConfig::default(),
+        engine: EngineConfig { idempotency_window_ms: args.idempotency_window_ms, ..EngineConfig::default() },
     };
     let (durable, report) = match DurableEngine::open(config) {
         Ok(opened) => opened,
@@ -382,8 +394,13 @@ impl Worker {
                 68..78 => self.adjust(),
                 78..83 => self.set_on_hand(true),
                 83..86 => self.set_on_hand(false),
-                86..97 => self.restock(),
-                _ => self.expire(),
+                86..95 => self.restock(),
+                _ => match self.rng.random_range(0..50) {
+                    // The catalogue and the SKU names grow while snapshots are taken.
+                    0 => self.new_location(),
+                    1..=25 => self.new_sku(),
+                    _ => self.expire(),
+                },
             }
             done += 1;
         }
@@ -540,6 +557,10 @@ impl Worker {
 
     fn adjust(&mut self) {
         let (sku, location) = (self.random_sku(), self.random_location());
+        self.adjust_at(sku, location.to_owned());
+    }
+
+    fn adjust_at(&mut self, sku: String, location: String) {
         let magnitude = self.rng.random_range(1..=5);
         let (delta, reason) = if self.rng.random_bool(0.5) {
             (magnitude, AdjustReason::Received)
@@ -548,7 +569,7 @@ impl Worker {
         };
         let operation = Operation::Adjust {
             sku: sku.clone(),
-            location: location.to_owned(),
+            location: location.clone(),
             delta,
             reason,
             reference: "soak".to_owned(),
@@ -558,6 +579,33 @@ impl Worker {
                 "adjust sku={sku} loc={location} version={} on_hand={} delta={delta}",
                 view.version, view.on_hand
             ));
+        }
+    }
+
+    /// Stock of a SKU no write named before (its name is interned, then written).
+    fn new_sku(&mut self) {
+        let sku = self.next_id("sku");
+        let location = self.random_location();
+        self.adjust_at(sku, location.to_owned());
+    }
+
+    /// A new store, and stock there.
+    fn new_location(&mut self) {
+        let name = self.next_id("loc");
+        let spec = LocationSpec {
+            name: name.clone(),
+            kind: LocationKind::DarkStore,
+            coordinates: Coordinates {
+                latitude: self.rng.random_range(50.0..55.0),
+                longitude: self.rng.random_range(-3.0..0.0),
+            },
+            flags: LocationFlags { ships: true, pickup: false },
+            priority: 9,
+        };
+        if apply(&self.durable, &Operation::UpsertLocations(vec![spec])).is_some() {
+            self.acks.print(format_args!("location name={name}"));
+            let sku = self.random_sku();
+            self.adjust_at(sku, name);
         }
     }
 

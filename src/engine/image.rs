@@ -67,10 +67,10 @@ impl Engine {
         let mut image = EngineImage::default();
         for index in 0..self.stock.shard_count() {
             let shard = self.stock.read_shard(index);
-            image.positions.extend(shard.iter(index).map(|(sku, entry)| StoredPosition {
+            image.positions.extend(shard.iter(index).map(|(sku, location, position)| StoredPosition {
                 sku,
-                location: entry.location,
-                position: entry.position.clone(),
+                location,
+                position: position.clone(),
             }));
         }
         for index in 0..self.reservations.shard_count() {

@@ -1,12 +1,15 @@
 //! SKU names to dense [`SkuId`]s and back.
 //!
 //! Looking a name up is one `DashMap` read; a new name takes the shard's write lock
-//! and then the id list's write lock, always in that order.
+//! and then the id list's write lock, always in that order. Keys are
+//! `CompactString`s: ids of up to 24 bytes (nearly all SKUs) sit inside the table's
+//! slot, so a lookup compares without chasing a pointer to another cache line.
 
 use crate::engine::journal::{Journal, JournalEntry};
 use crate::limits::MAX_SKUS;
 use crate::model::SkuId;
 use crate::EngineError;
+use compact_str::CompactString;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 #[derive(Default)]
 pub struct SkuInterner {
-    ids: DashMap<Arc<str>, SkuId, FxBuildHasher>,
+    ids: DashMap<CompactString, SkuId, FxBuildHasher>,
     names: RwLock<Vec<Arc<str>>>,
 }
 
@@ -30,8 +33,7 @@ impl SkuInterner {
         if let Some(id) = self.get(name) {
             return Ok(id);
         }
-        let shared: Arc<str> = Arc::from(name);
-        let entry = self.ids.entry(shared.clone());
+        let entry = self.ids.entry(CompactString::from(name));
         if let dashmap::Entry::Occupied(existing) = &entry {
             return Ok(*existing.get());
         }
@@ -40,7 +42,7 @@ impl SkuInterner {
             return Err(EngineError::TooMany { what: "SKUs", count: names.len() + 1, limit: MAX_SKUS });
         }
         let id = SkuId(u32::try_from(names.len()).expect("MAX_SKUS fits in u32"));
-        names.push(shared);
+        names.push(Arc::from(name));
         if let Some(journal) = journal {
             journal.record(&JournalEntry::SkuInterned { sku: id, name });
         }

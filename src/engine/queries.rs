@@ -3,7 +3,7 @@
 //! and never allocate on the single-value paths.
 
 use super::reservations::ReservationState;
-use super::stock_table::{PositionEntry, StockShard};
+use super::stock_table::StockShard;
 use super::{Engine, EngineError};
 use crate::limits::MAX_BATCH_SKUS;
 use crate::model::{
@@ -195,19 +195,18 @@ impl Engine {
         match catalogue.kit(sku) {
             None => {
                 let shard = self.stock.read(sku);
-                let in_channel = |e: &&PositionEntry| channel.contains(e.location);
                 shard
                     .positions(sku)
                     .iter()
-                    .filter(in_channel)
-                    .map(|e| record(e.location, measure.at(&e.position)))
+                    .filter(|(location, _)| channel.contains(*location))
+                    .map(|(location, position)| record(location, measure.at(position)))
                     .sum()
             }
             Some(kit) => {
                 let first = kit.components[0].sku;
                 let candidates: Vec<LocationId> = {
                     let shard = self.stock.read(first);
-                    shard.positions(first).iter().map(|e| e.location).filter(|l| channel.contains(*l)).collect()
+                    shard.positions(first).locations().iter().copied().filter(|l| channel.contains(*l)).collect()
                 };
                 candidates.into_iter().map(|location| record(location, self.kit_at(kit, location, measure))).sum()
             }

@@ -85,11 +85,10 @@ impl Engine {
         let catalogue = self.catalogue.load();
         for index in 0..self.stock.shard_count() {
             let shard = self.stock.read_shard(index);
-            for (sku, entry) in shard.iter(index) {
+            for (sku, location, position) in shard.iter(index) {
                 report.positions_checked += 1;
-                let position = &entry.position;
-                let held_by_lines = held.remove(&(sku, entry.location)).unwrap_or(0);
-                let names = || (self.skus.name(sku).to_string(), location_label(&catalogue, entry.location));
+                let held_by_lines = held.remove(&(sku, location)).unwrap_or(0);
+                let names = || (self.skus.name(sku).to_string(), location_label(&catalogue, location));
                 if u64::from(position.reserved) != held_by_lines {
                     let (sku, location) = names();
                     report.add(Finding::ReservedDrift {

@@ -52,6 +52,17 @@ fn check_text(kind: IdKind, text: &str, max_bytes: usize, free_text: bool) -> Re
     if text.len() > max_bytes {
         return Err(invalid("is too long"));
     }
+    // The common case, plain ASCII, is checked a byte at a time; only a name with
+    // other characters pays for decoding UTF-8.
+    if text.is_ascii() {
+        if text.bytes().any(|b| b.is_ascii_control()) {
+            return Err(invalid("contains a control character"));
+        }
+        if !free_text && text.bytes().any(|b| b == b' ') {
+            return Err(invalid("contains whitespace"));
+        }
+        return Ok(());
+    }
     if text.chars().any(char::is_control) {
         return Err(invalid("contains a control character"));
     }

@@ -115,7 +115,10 @@ impl DurableEngine {
     pub fn take_snapshot(&self, now: Timestamp) -> Result<SnapshotTaken, SnapshotError> {
         let _one_at_a_time = self.snapshotting.lock();
         let started = Instant::now();
-        let appended = || self.wal.as_ref().map_or(0, |wal| wal.appended_lsn());
+        // Without a log (`none`) a snapshot covers what recovery rebuilt (records of an
+        // earlier logged run), not 0: else it sorts before their snapshots, and the
+        // next start loads an older one and loses this run's writes.
+        let appended = || self.wal.as_ref().map_or_else(|| *self.last_snapshot_lsn.lock(), |wal| wal.appended_lsn());
         let covers_lsn = appended();
         let image = self.engine.export_image();
         let complete_lsn = appended();
@@ -179,7 +182,8 @@ impl DurableEngine {
     fn snapshot_due(&self, last_snapshot: Instant) -> bool {
         let by_time = self.config.snapshot_interval_ms > 0
             && last_snapshot.elapsed() >= Duration::from_millis(self.config.snapshot_interval_ms);
-        let logged_since = self.wal.as_ref().map_or(0, |wal| wal.appended_lsn()) - *self.last_snapshot_lsn.lock();
+        let last_snapshot_lsn = *self.last_snapshot_lsn.lock();
+        let logged_since = self.wal.as_ref().map_or(last_snapshot_lsn, |wal| wal.appended_lsn()) - last_snapshot_lsn;
         let by_records = self.config.snapshot_every_records > 0 && logged_since >= self.config.snapshot_every_records;
         by_time || by_records
     }

@@ -1,12 +1,17 @@
 //! The group-commit log writer.
 //!
 //! Appenders (engine threads, holding the locks of the change they record) take a
-//! short mutex, get the next LSN, and frame their record straight into a shared
-//! buffer. One writer thread swaps that buffer out, writes it with one `write`,
-//! and (by the durability mode) `fdatasync`s, then publishes the durable LSN and
-//! wakes the callers waiting on it. Because the LSN is taken under the same locks as
-//! the change, two changes to the same position are logged in the order they were
-//! made. Nothing but this thread writes or syncs a segment.
+//! short mutex, get the next LSN, and copy their framed record into a shared
+//! buffer. Two threads do the I/O:
+//! - the **writer** swaps the buffer out and writes it with one `write`, again and
+//!   again, so records reach the OS microseconds after they are appended;
+//! - the **syncer** `fdatasync`s the current segment (at once under `always`, at
+//!   least every interval under `interval`), then publishes the durable LSN and wakes
+//!   the callers waiting on it. One fsync covers every record written before it
+//!   began, and the writer keeps writing while it runs.
+//! Because the LSN is taken under the same locks as the change, two changes to the
+//! same position are logged in the order they were made. Nothing but these two
+//! threads writes or syncs a segment.
 
 use super::format::{append_record, segment_file_name, segment_header};
 use super::{DurabilityMode, Lsn, WalError};
@@ -61,6 +66,13 @@ struct Progress {
     failed: Option<String>,
 }
 
+struct CurrentSegment {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Every record up to this LSN is written (earlier segments are fully synced).
+    written: Lsn,
+}
+
 struct Shared {
     pending: Mutex<Pending>,
     /// Wakes the writer when the buffer gains bytes.
@@ -70,6 +82,13 @@ struct Shared {
     progress: Mutex<Progress>,
     progress_changed: Condvar,
     shutting_down: AtomicBool,
+    /// Set when the log failed: appenders stop buffering (nothing will be acknowledged).
+    failed: AtomicBool,
+    /// Set once the writer has written everything and exited; the syncer then makes
+    /// a last fsync and exits too.
+    writer_done: AtomicBool,
+    /// The segment being written and the last LSN written into it; what the syncer syncs.
+    current: Mutex<CurrentSegment>,
     /// The last LSN handed out, readable without the buffer's mutex.
     appended: AtomicU64,
     /// Set by `Wal::sync`: fsync at the next batch whatever the mode says.
@@ -82,11 +101,11 @@ struct Shared {
     bytes: AtomicU64,
 }
 
-/// The log. Dropping it flushes, fsyncs and stops the writer thread.
+/// The log. Dropping it writes and fsyncs everything appended, then stops its threads.
 pub struct Wal {
     shared: Arc<Shared>,
     config: WalConfig,
-    writer: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Wal {
@@ -104,6 +123,13 @@ impl Wal {
             progress: Mutex::new(Progress { written: next_lsn - 1, durable: next_lsn - 1, failed: None }),
             progress_changed: Condvar::new(),
             shutting_down: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            writer_done: AtomicBool::new(false),
+            current: Mutex::new(CurrentSegment {
+                file: segment.file.clone(),
+                path: segment.path.clone(),
+                written: next_lsn - 1,
+            }),
             appended: AtomicU64::new(next_lsn - 1),
             sync_requested: AtomicBool::new(false),
             records: AtomicU64::new(0),
@@ -113,16 +139,17 @@ impl Wal {
             fsync_nanos_max: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         });
-        let thread_shared = shared.clone();
-        let thread_config = config.clone();
+        let mut writer = SegmentWriter { config: config.clone(), shared: shared.clone(), segment };
         let writer = std::thread::Builder::new()
-            .name("stockd-wal".to_owned())
-            .spawn(move || {
-                let mut writer = SegmentWriter { config: thread_config, shared: thread_shared, segment };
-                writer.run();
-            })
+            .name("stockd-wal-writer".to_owned())
+            .spawn(move || writer.run())
             .map_err(WalError::io(&config.dir))?;
-        Ok(Wal { shared, config, writer: Some(writer) })
+        let syncer = Syncer { mode: config.mode, shared: shared.clone() };
+        let syncer = std::thread::Builder::new()
+            .name("stockd-wal-syncer".to_owned())
+            .spawn(move || syncer.run())
+            .map_err(WalError::io(&config.dir))?;
+        Ok(Wal { shared, config, threads: vec![writer, syncer] })
     }
 
     pub fn config(&self) -> &WalConfig {
@@ -135,7 +162,13 @@ impl Wal {
     pub fn append(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Lsn {
         let mut pending = self.shared.pending.lock();
         while pending.bytes.len() >= self.config.max_pending_bytes {
-            self.shared.space.wait(&mut pending);
+            if self.shared.failed.load(Ordering::Acquire) {
+                // Nothing will be written or acknowledged any more; do not block the
+                // engine's locks on a buffer no one drains.
+                pending.bytes.clear();
+                break;
+            }
+            self.shared.space.wait_for(&mut pending, Duration::from_millis(100));
         }
         let lsn = pending.next_lsn;
         pending.next_lsn += 1;
@@ -199,7 +232,7 @@ impl Wal {
             }
             // Ask for an fsync now rather than at the next interval.
             self.shared.sync_requested.store(true, Ordering::Release);
-            self.shared.work.notify_one();
+            self.shared.progress_changed.notify_all();
             self.shared.progress_changed.wait_for(&mut progress, Duration::from_millis(1));
         }
     }
@@ -225,16 +258,25 @@ impl Drop for Wal {
     fn drop(&mut self) {
         self.shared.shutting_down.store(true, Ordering::Release);
         self.shared.work.notify_one();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
 
 struct OpenSegment {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     bytes: u64,
+}
+
+/// Marks the log failed: every waiting and later caller gets an error.
+fn fail(shared: &Shared, error: &WalError) {
+    tracing::error!(%error, "log I/O failed; no more writes will be acknowledged");
+    shared.failed.store(true, Ordering::Release);
+    shared.progress.lock().failed.get_or_insert_with(|| error.to_string());
+    shared.progress_changed.notify_all();
+    shared.space.notify_all();
 }
 
 struct SegmentWriter {
@@ -246,44 +288,29 @@ struct SegmentWriter {
 impl SegmentWriter {
     fn run(&mut self) {
         let mut spare: Vec<u8> = Vec::with_capacity(1 << 20);
-        let mut last_fsync = Instant::now();
-        let mut unsynced_through: Option<Lsn> = None;
         loop {
-            let (batch_end, shutting_down) = self.take_batch(&mut spare, unsynced_through.is_some(), last_fsync);
-            let result = self.write_batch(&spare, batch_end, &mut unsynced_through, &mut last_fsync, shutting_down);
+            let (batch_end, shutting_down) = self.take_batch(&mut spare);
+            let result = self.write_batch(&spare, batch_end);
             spare.clear();
             if let Err(error) = result {
-                tracing::error!(%error, "log writer failed; no more writes will be acknowledged");
-                self.shared.progress.lock().failed = Some(error.to_string());
-                self.shared.progress_changed.notify_all();
-                self.shared.space.notify_all();
-                return;
+                fail(&self.shared, &error);
+                break;
             }
-            if shutting_down && self.shared.pending.lock().bytes.is_empty() && unsynced_through.is_none() {
-                return;
+            if shutting_down && self.shared.pending.lock().bytes.is_empty() {
+                break;
             }
         }
+        self.shared.writer_done.store(true, Ordering::Release);
+        let _progress = self.shared.progress.lock();
+        self.shared.progress_changed.notify_all();
     }
 
-    /// Waits for bytes (or for an interval fsync to fall due, or shutdown), then swaps
-    /// the shared buffer with `spare`. Returns the last LSN in the batch.
-    fn take_batch(&self, spare: &mut Vec<u8>, has_unsynced: bool, last_fsync: Instant) -> (Lsn, bool) {
+    /// Waits for bytes (or shutdown), then swaps the shared buffer with `spare`.
+    /// Returns the last LSN in the batch.
+    fn take_batch(&self, spare: &mut Vec<u8>) -> (Lsn, bool) {
         let mut pending = self.shared.pending.lock();
-        while pending.bytes.is_empty()
-            && !self.shared.shutting_down.load(Ordering::Acquire)
-            && !(has_unsynced && self.shared.sync_requested.load(Ordering::Acquire))
-        {
-            match (self.config.mode, has_unsynced) {
-                (DurabilityMode::Interval { ms }, true) => {
-                    let due = last_fsync + Duration::from_millis(ms);
-                    if Instant::now() >= due || self.shared.work.wait_until(&mut pending, due).timed_out() {
-                        break;
-                    }
-                }
-                _ => {
-                    self.shared.work.wait_for(&mut pending, Duration::from_millis(100));
-                }
-            }
+        while pending.bytes.is_empty() && !self.shared.shutting_down.load(Ordering::Acquire) {
+            self.shared.work.wait_for(&mut pending, Duration::from_millis(100));
         }
         std::mem::swap(&mut pending.bytes, spare);
         let batch_end = pending.next_lsn - 1;
@@ -292,61 +319,107 @@ impl SegmentWriter {
         (batch_end, self.shared.shutting_down.load(Ordering::Acquire))
     }
 
-    fn write_batch(
-        &mut self,
-        batch: &[u8],
-        batch_end: Lsn,
-        unsynced_through: &mut Option<Lsn>,
-        last_fsync: &mut Instant,
-        shutting_down: bool,
-    ) -> Result<(), WalError> {
-        if !batch.is_empty() {
-            self.segment.file.write_all(batch).map_err(WalError::io(&self.segment.path))?;
-            self.segment.bytes += batch.len() as u64;
-            self.shared.writes.fetch_add(1, Ordering::Relaxed);
-            self.shared.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            *unsynced_through = Some(batch_end);
-            self.publish(|progress| progress.written = batch_end);
+    fn write_batch(&mut self, batch: &[u8], batch_end: Lsn) -> Result<(), WalError> {
+        if batch.is_empty() {
+            return Ok(());
         }
-        let fsync_due = match self.config.mode {
-            DurabilityMode::Always => true,
-            DurabilityMode::Interval { ms } => last_fsync.elapsed() >= Duration::from_millis(ms),
-            DurabilityMode::None => false,
-        };
-        let rotate = self.segment.bytes >= self.config.segment_bytes;
-        if let Some(through) = *unsynced_through {
-            if fsync_due || rotate || shutting_down || self.sync_requested() {
-                self.fsync()?;
-                *last_fsync = Instant::now();
-                *unsynced_through = None;
-                self.publish(|progress| progress.durable = through);
-            }
+        (&*self.segment.file).write_all(batch).map_err(WalError::io(&self.segment.path))?;
+        self.segment.bytes += batch.len() as u64;
+        self.shared.writes.fetch_add(1, Ordering::Relaxed);
+        self.shared.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.shared.current.lock().written = batch_end;
+        {
+            let mut progress = self.shared.progress.lock();
+            progress.written = batch_end;
         }
-        if rotate {
-            self.segment = open_segment(&self.config.dir, batch_end + 1)?;
-        }
-        Ok(())
-    }
-
-    /// A `Wal::sync` caller is waiting (it wakes the writer with an empty buffer).
-    fn sync_requested(&self) -> bool {
-        self.shared.sync_requested.swap(false, Ordering::AcqRel)
-    }
-
-    fn fsync(&self) -> Result<(), WalError> {
-        let started = Instant::now();
-        self.segment.file.sync_data().map_err(WalError::io(&self.segment.path))?;
-        let nanos = started.elapsed().as_nanos() as u64;
-        self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.shared.fsync_nanos_total.fetch_add(nanos, Ordering::Relaxed);
-        self.shared.fsync_nanos_max.fetch_max(nanos, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn publish(&self, change: impl FnOnce(&mut Progress)) {
-        change(&mut self.shared.progress.lock());
         self.shared.progress_changed.notify_all();
+        if self.segment.bytes >= self.config.segment_bytes {
+            // The old segment is synced here, by the writer, before the new one takes
+            // its place: the syncer only ever syncs the current segment.
+            fsync(&self.shared, &self.segment.file, &self.segment.path)?;
+            publish_durable(&self.shared, batch_end);
+            self.segment = open_segment(&self.config.dir, batch_end + 1)?;
+            let mut current = self.shared.current.lock();
+            current.file = self.segment.file.clone();
+            current.path = self.segment.path.clone();
+        }
+        Ok(())
     }
+}
+
+/// The thread that makes written records durable.
+struct Syncer {
+    mode: DurabilityMode,
+    shared: Arc<Shared>,
+}
+
+impl Syncer {
+    fn run(&self) {
+        let mut last_fsync = Instant::now();
+        loop {
+            if !self.wait_until_due(last_fsync) {
+                return;
+            }
+            let (file, path, target) = {
+                let current = self.shared.current.lock();
+                (current.file.clone(), current.path.clone(), current.written)
+            };
+            if let Err(error) = fsync(&self.shared, &file, &path) {
+                fail(&self.shared, &error);
+                return;
+            }
+            last_fsync = Instant::now();
+            publish_durable(&self.shared, target);
+        }
+    }
+
+    /// Waits until an fsync is due; false when there is nothing left to do.
+    fn wait_until_due(&self, last_fsync: Instant) -> bool {
+        let mut progress = self.shared.progress.lock();
+        loop {
+            if progress.failed.is_some() {
+                return false;
+            }
+            let unsynced = progress.written > progress.durable;
+            let writer_done = self.shared.writer_done.load(Ordering::Acquire);
+            if !unsynced && writer_done {
+                return false;
+            }
+            if unsynced {
+                let requested = self.shared.sync_requested.swap(false, Ordering::AcqRel);
+                match self.mode {
+                    DurabilityMode::Interval { ms } if !requested && !writer_done => {
+                        let due = last_fsync + Duration::from_millis(ms);
+                        if Instant::now() >= due {
+                            return true;
+                        }
+                        self.shared.progress_changed.wait_until(&mut progress, due);
+                        continue;
+                    }
+                    _ => return true,
+                }
+            }
+            self.shared.progress_changed.wait_for(&mut progress, Duration::from_millis(100));
+        }
+    }
+}
+
+fn fsync(shared: &Shared, file: &File, path: &Path) -> Result<(), WalError> {
+    let started = Instant::now();
+    file.sync_data().map_err(WalError::io(path))?;
+    let nanos = started.elapsed().as_nanos() as u64;
+    shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+    shared.fsync_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+    shared.fsync_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+    Ok(())
+}
+
+fn publish_durable(shared: &Shared, through: Lsn) {
+    {
+        let mut progress = shared.progress.lock();
+        progress.durable = progress.durable.max(through);
+    }
+    shared.progress_changed.notify_all();
 }
 
 /// Creates a new segment starting at `first_lsn`: header written and fsynced, and
@@ -358,7 +431,7 @@ fn open_segment(dir: &Path, first_lsn: Lsn) -> Result<OpenSegment, WalError> {
     file.write_all(&segment_header(first_lsn)).map_err(WalError::io(&path))?;
     file.sync_all().map_err(WalError::io(&path))?;
     sync_dir(dir)?;
-    Ok(OpenSegment { file, path, bytes: super::format::SEGMENT_HEADER_BYTES as u64 })
+    Ok(OpenSegment { file: Arc::new(file), path, bytes: super::format::SEGMENT_HEADER_BYTES as u64 })
 }
 
 /// fsyncs a directory, so that files created or renamed in it survive a crash.

@@ -52,15 +52,21 @@ fn check_text(kind: IdKind, text: &str, max_bytes: usize, free_text: bool) -> Re
     if text.len() > max_bytes {
         return Err(invalid("is too long"));
     }
-    // The common case, plain ASCII, is checked a byte at a time; only a name with
-    // other characters pays for decoding UTF-8.
-    if text.is_ascii() {
-        if text.bytes().any(|b| b.is_ascii_control()) {
-            return Err(invalid("contains a control character"));
+    // The common case, plain ASCII, is checked in one pass over the bytes; only a
+    // name with other characters pays for decoding UTF-8.
+    let mut ascii = true;
+    for byte in text.bytes() {
+        match byte {
+            0x80.. => {
+                ascii = false;
+                break;
+            }
+            0x00..=0x1f | 0x7f => return Err(invalid("contains a control character")),
+            b' ' if !free_text => return Err(invalid("contains whitespace")),
+            _ => {}
         }
-        if !free_text && text.bytes().any(|b| b == b' ') {
-            return Err(invalid("contains whitespace"));
-        }
+    }
+    if ascii {
         return Ok(());
     }
     if text.chars().any(char::is_control) {

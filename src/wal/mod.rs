@@ -29,8 +29,8 @@ pub enum DurabilityMode {
     /// Acknowledge after the record is fsynced (group commit makes this cheap).
     Always,
     /// Acknowledge once the record is in the log's buffer; the writer thread hands it
-    /// to the OS at once (microseconds later) and fsyncs at least every `ms`
-    /// milliseconds. A crash of the process loses the records acknowledged in the
+    /// to the OS at once (microseconds later) and the syncer fsyncs at least every
+    /// `ms` milliseconds. A crash of the process loses the records acknowledged in the
     /// last moments before it that the writer had not yet written (in practice well
     /// under `ms`); a power failure loses at most the last `ms` plus one batch.
     Interval { ms: u64 },

@@ -111,7 +111,12 @@ impl StockShard {
             entries.reserve_exact(positions.locations.len() + fresh.len());
             let old_locations = std::mem::take(&mut positions.locations);
             let old_positions = std::mem::take(&mut positions.positions);
-            entries.extend(old_locations.into_iter().zip(old_positions).map(|(location, position)| PositionEntry { location, position }));
+            entries.extend(
+                old_locations
+                    .into_iter()
+                    .zip(old_positions)
+                    .map(|(location, position)| PositionEntry { location, position }),
+            );
         }
         entries.extend(fresh);
         if !sorted_already {

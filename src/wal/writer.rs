@@ -9,6 +9,7 @@
 //!   least every interval under `interval`), then publishes the durable LSN and wakes
 //!   the callers waiting on it. One fsync covers every record written before it
 //!   began, and the writer keeps writing while it runs.
+//!
 //! Because the LSN is taken under the same locks as the change, two changes to the
 //! same position are logged in the order they were made. Nothing but these two
 //! threads writes or syncs a segment.

@@ -11,6 +11,12 @@
 //!   sharded stock table, the reservation table with its deadline heaps, every
 //!   write ([`Operation`]), every read, bulk loads and `verify`.
 //! - [`limits`]: every bound the engine enforces.
+//! - [`codec`]: the one place that names an encoding (bincode 2.0.1, pinned).
+//! - [`wal`]: the write-ahead log: segment format, group-commit writer and syncer,
+//!   reader with torn-tail handling; the log is the engine's `Journal`.
+//! - [`snapshot`]: rkyv snapshot files: format, writing, validated loading, retention.
+//! - [`storage`]: `DurableEngine` (engine + log + snapshots) and recovery.
+//! - [`protocol`]: the wire protocol (messages, frames, error codes), no networking.
 //! - [`demo`]: a generated demo catalogue and a scripted scenario, used by the
 //!   `stockd` binary until the network front end exists.
 //!
@@ -22,6 +28,7 @@ pub mod demo;
 pub mod engine;
 pub mod limits;
 pub mod model;
+pub mod protocol;
 pub mod snapshot;
 pub mod storage;
 pub mod wal;

@@ -239,7 +239,7 @@ impl Engine {
             ..EngineStats::default()
         };
         for index in 0..self.stock.shard_count() {
-            stats.positions += self.stock.read_shard(index).iter(index).count() as u64;
+            stats.positions += self.stock.read_shard(index).position_count() as u64;
         }
         for index in 0..self.reservations.shard_count() {
             let shard = self.reservations.lock_shard(index);

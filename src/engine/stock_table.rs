@@ -52,6 +52,8 @@ pub struct StockShard {
     /// Indexed by `sku >> shard_bits`.
     skus: Vec<SkuPositions>,
     shard_bits: u32,
+    /// Positions in this shard (for sizing a snapshot's copy up front).
+    position_count: usize,
 }
 
 impl StockShard {
@@ -86,16 +88,18 @@ impl StockShard {
 
     /// The position, created empty if it does not exist yet.
     pub fn get_or_insert(&mut self, sku: SkuId, location: LocationId) -> &mut Position {
+        let slot = self.slot(sku);
         let positions = self.slot_mut(sku);
         let index = match positions.find(location) {
             Ok(index) => index,
             Err(index) => {
                 positions.locations.insert(index, location);
                 positions.positions.insert(index, Position::default());
+                self.position_count += 1;
                 index
             }
         };
-        &mut positions.positions[index]
+        &mut self.skus[slot].positions[index]
     }
 
     /// Adds new positions (sorted by location, none already present) to a SKU; for
@@ -104,6 +108,7 @@ impl StockShard {
         if fresh.is_empty() {
             return;
         }
+        self.position_count += fresh.len();
         let positions = self.slot_mut(sku);
         let mut entries: Vec<PositionEntry> = Vec::new();
         let sorted_already = positions.is_empty();
@@ -128,6 +133,10 @@ impl StockShard {
             positions.locations.push(entry.location);
             positions.positions.push(entry.position);
         }
+    }
+
+    pub fn position_count(&self) -> usize {
+        self.position_count
     }
 
     /// Every (sku, location, position) of this shard.
@@ -187,7 +196,7 @@ impl StockTable {
         let shard_count = shard_count.clamp(1, Self::MAX_SHARDS).next_power_of_two();
         let shard_bits = shard_count.trailing_zeros();
         let shards = (0..shard_count)
-            .map(|_| CachePadded::new(RwLock::new(StockShard { skus: Vec::new(), shard_bits })))
+            .map(|_| CachePadded::new(RwLock::new(StockShard { skus: Vec::new(), shard_bits, position_count: 0 })))
             .collect();
         StockTable { shards, shard_bits }
     }

@@ -191,6 +191,62 @@ fn always_writers(durable: &DurableEngine, writers: usize, duration: Duration, s
     (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), all)
 }
 
+/// `in_flight` reserves kept outstanding by each of `threads` threads, as a server
+/// would: apply without waiting, acknowledge each once the log is durable past it.
+/// Latency runs from submission to acknowledgement.
+fn always_pipelined(
+    durable: &DurableEngine,
+    threads: usize,
+    in_flight: usize,
+    duration: Duration,
+    skus: usize,
+) -> (f64, Histogram<u64>) {
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let histograms: Vec<Histogram<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (stop, done) = (&stop, &done);
+                scope.spawn(move || {
+                    let mut histogram = Histogram::<u64>::new(3).unwrap();
+                    let mut outstanding: std::collections::VecDeque<(Instant, u64)> = Default::default();
+                    let mut sequence = 0;
+                    while !stop.load(Ordering::Relaxed) || !outstanding.is_empty() {
+                        if outstanding.len() < in_flight && !stop.load(Ordering::Relaxed) {
+                            let op = Operation::Reserve(reserve_request(t + 9_000, sequence, skus));
+                            let started = Instant::now();
+                            let (outcome, lsn) = durable.apply_pipelined(&op, Timestamp(3));
+                            outcome.expect("reserve");
+                            outstanding.push_back((started, lsn));
+                            sequence += 1;
+                            continue;
+                        }
+                        let (_, oldest) = *outstanding.front().expect("outstanding requests");
+                        durable.wait_until(oldest).expect("durable");
+                        while let Some(&(started, lsn)) = outstanding.front() {
+                            if !durable.is_durable(lsn) {
+                                break;
+                            }
+                            histogram.record(started.elapsed().as_micros() as u64).unwrap();
+                            outstanding.pop_front();
+                        }
+                    }
+                    done.fetch_add(sequence as u64, Ordering::Relaxed);
+                    histogram
+                })
+            })
+            .collect();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = Histogram::<u64>::new(3).unwrap();
+    for histogram in histograms {
+        all.add(histogram).unwrap();
+    }
+    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), all)
+}
+
 /// Snapshot of a big engine while one thread keeps adjusting: total time, copy
 /// time, and the longest a write waited meanwhile.
 fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration, Duration, Duration, u64) {
@@ -277,6 +333,22 @@ fn main() {
         let stats = durable.wal().unwrap().stats();
         println!(
             "always, {writers} writers                    {:>9.0}/s   ack p50 {:>5} us  p99 {:>5} us  (p99 / raw fsync p50 = {:.2}); {:.1} records per fsync",
+            rate,
+            latency.value_at_quantile(0.5),
+            latency.value_at_quantile(0.99),
+            latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
+            stats.records as f64 / stats.fsyncs.max(1) as f64
+        );
+    }
+
+    {
+        let dir = root.path().join("always-pipelined");
+        let durable = open(&dir, DurabilityMode::Always, skus * LOCATIONS);
+        let per_thread = (writers / 2).max(1);
+        let (rate, latency) = always_pipelined(&durable, 2, per_thread, Duration::from_secs(3), skus);
+        let stats = durable.wal().unwrap().stats();
+        println!(
+            "always, {writers} in flight (2 threads x {per_thread}) {:>9.0}/s   ack p50 {:>5} us  p99 {:>5} us  (p99 / raw fsync p50 = {:.2}); {:.1} records per fsync",
             rate,
             latency.value_at_quantile(0.5),
             latency.value_at_quantile(0.99),

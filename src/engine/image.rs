@@ -67,7 +67,8 @@ impl Engine {
         let mut image = EngineImage::default();
         // Sized up front: growing a vector of millions while writers run means
         // copies and page faults that stall them.
-        let counted: usize = (0..self.stock.shard_count()).map(|index| self.stock.read_shard(index).position_count()).sum();
+        let counted: usize =
+            (0..self.stock.shard_count()).map(|index| self.stock.read_shard(index).position_count()).sum();
         image.positions.reserve_exact(counted + counted / 64);
         for index in 0..self.stock.shard_count() {
             let shard = self.stock.read_shard(index);

@@ -184,11 +184,7 @@ fn always_writers(durable: &DurableEngine, writers: usize, duration: Duration, s
         stop.store(true, Ordering::Relaxed);
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut all = Histogram::<u64>::new(3).unwrap();
-    for histogram in histograms {
-        all.add(histogram).unwrap();
-    }
-    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), all)
+    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), merged(histograms))
 }
 
 /// `in_flight` reserves kept outstanding by each of `threads` threads, as a server
@@ -240,11 +236,7 @@ fn always_pipelined(
         stop.store(true, Ordering::Relaxed);
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut all = Histogram::<u64>::new(3).unwrap();
-    for histogram in histograms {
-        all.add(histogram).unwrap();
-    }
-    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), all)
+    (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), merged(histograms))
 }
 
 /// Snapshot of a big engine while one thread keeps adjusting: total time, copy
@@ -281,12 +273,13 @@ fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration
     (taken.total_time, taken.copy_time, Duration::from_micros(longest_write_us.load(Ordering::Relaxed)), writes)
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_owned()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
-        .map_or(0, |kb| kb * 1024)
+/// One histogram of every thread's samples.
+fn merged(histograms: Vec<Histogram<u64>>) -> Histogram<u64> {
+    let mut all = Histogram::<u64>::new(3).unwrap();
+    for histogram in histograms {
+        all.add(histogram).unwrap();
+    }
+    all
 }
 
 fn main() {
@@ -358,7 +351,6 @@ fn main() {
     }
 
     let dir = root.path().join("big");
-    let rss_before = rss_bytes();
     let started = Instant::now();
     let durable = open(&dir, DurabilityMode::Interval { ms: 5 }, positions);
     println!("bulk load (logged, interval:5) of {positions} positions: {:.2?}", started.elapsed());
@@ -373,7 +365,6 @@ fn main() {
     println!("{} log records after the snapshot written in {:.2?} ({logged:.0}/s)", per_thread * 2, started.elapsed());
     let digest = durable.engine().digest();
     drop(durable);
-    let _ = rss_before;
     let started = Instant::now();
     let (reopened, report) = DurableEngine::open(storage(&dir, DurabilityMode::Interval { ms: 5 })).unwrap();
     let cold = started.elapsed();

@@ -30,6 +30,9 @@ use support::{build_dataset, write_sku_name, Dataset, DatasetSize, FastRandom};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// SKUs of the cache-resident read variant: 1,000 SKUs x 10 positions, about 0.5 MB
+/// of positions plus their interner entries.
+const HOT_SKUS: usize = 1_000;
 /// SKUs per batch read: one product listing page.
 const BATCH_SKUS: usize = 48;
 /// Time to live of every benchmark reservation.
@@ -120,26 +123,32 @@ fn seed(thread: usize) -> u64 {
     SAMPLES.fetch_add(1, Ordering::Relaxed) * 1_000 + thread as u64
 }
 
-/// One SKU at one location, at random, by name: `availability` and `position`.
+/// One SKU at one location, at random, by name: `availability` and `position`; and
+/// `availability` over a small, cache-resident set of SKUs.
 fn bench_position_reads(criterion: &mut Criterion, dataset: &Dataset, threads: &[usize]) {
     let mut group = criterion.benchmark_group("position_read");
+    // Every SKU (a working set far larger than the caches), and the first
+    // `HOT_SKUS` only (one that stays in cache: the cost of the code alone).
+    let spreads = [("availability", dataset.sku_count), ("availability_hot_skus", HOT_SKUS.min(dataset.sku_count))];
     for &thread_count in threads {
         group.throughput(Throughput::Elements(thread_count as u64));
-        group.bench_function(BenchmarkId::new("availability", thread_count), |b| {
-            b.iter_custom(|iters| {
-                run_threads(thread_count, iters, |thread, iters| {
-                    let mut random = FastRandom::new(seed(thread));
-                    let mut sku = String::with_capacity(32);
-                    for _ in 0..iters {
-                        write_sku_name(&mut sku, random.below(dataset.sku_count));
-                        let scope = &dataset.location_scopes[random.below(dataset.locations.len())];
-                        let available =
-                            dataset.engine.availability(&sku, scope, Availability::ToSell).expect("a valid read");
-                        black_box(available);
-                    }
+        for (name, sku_count) in spreads {
+            group.bench_function(BenchmarkId::new(name, thread_count), |b| {
+                b.iter_custom(|iters| {
+                    run_threads(thread_count, iters, |thread, iters| {
+                        let mut random = FastRandom::new(seed(thread));
+                        let mut sku = String::with_capacity(32);
+                        for _ in 0..iters {
+                            write_sku_name(&mut sku, random.below(sku_count));
+                            let scope = &dataset.location_scopes[random.below(dataset.locations.len())];
+                            let available =
+                                dataset.engine.availability(&sku, scope, Availability::ToSell).expect("a valid read");
+                            black_box(available);
+                        }
+                    })
                 })
-            })
-        });
+            });
+        }
         group.bench_function(BenchmarkId::new("position", thread_count), |b| {
             b.iter_custom(|iters| {
                 run_threads(thread_count, iters, |thread, iters| {

@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub reservation_shards: usize,
     /// How long a fulfilled, released or expired reservation is remembered, so that
     /// a late retry with its id returns the first outcome instead of reserving again.
+    /// With `max_reservations`, it bounds the sustained rate of new reservations:
+    /// 10 M remembered over 15 minutes is about 11,000 reservations a second.
     pub idempotency_window_ms: u64,
     /// Reservations remembered at once (live and within their window). A reserve
     /// beyond it is refused with `ReservationCapacity`.
@@ -70,7 +72,7 @@ impl Default for EngineConfig {
         EngineConfig {
             stock_shards: 1024,
             reservation_shards: 256,
-            idempotency_window_ms: 24 * 60 * 60 * 1_000,
+            idempotency_window_ms: 15 * 60 * 1_000,
             max_reservations: 10_000_000,
             max_expiries_per_sweep: 100_000,
         }

@@ -1,46 +1,31 @@
 //! The log and snapshots rebuild exactly the state they recorded.
 
-use stockd::engine::{ReserveLine, ReserveRequest};
-use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow};
+#[path = "support/mod.rs"]
+mod support;
+
+use stockd::model::{ChannelBuffer, ChannelSpec, LocationKind, PositionRow};
 use stockd::storage::{recover, DurableEngine, RecoveryTarget, StorageConfig};
 use stockd::wal::DurabilityMode;
 use stockd::{Operation, Timestamp};
+use support::{location, reserve};
 
+/// The shared folders layout, with the default segment size.
 fn config(dir: &std::path::Path, durability: DurabilityMode) -> StorageConfig {
-    StorageConfig {
-        data_dir: dir.join("data"),
-        snapshot_dir: dir.join("snapshots"),
-        durability,
-        snapshot_interval_ms: 0,
-        snapshot_every_records: 0,
-        ..StorageConfig::default()
-    }
-}
-
-fn location(name: &str) -> LocationSpec {
-    LocationSpec {
-        name: name.to_owned(),
-        kind: LocationKind::Store,
-        coordinates: Coordinates { latitude: 51.5, longitude: -0.1 },
-        flags: LocationFlags { ships: true, pickup: true },
-        priority: 1,
-    }
-}
-
-fn reserve(id: &str, sku: &str, location: &str, quantity: u32) -> Operation {
-    Operation::Reserve(ReserveRequest {
-        id: id.to_owned(),
-        lines: vec![ReserveLine { sku: sku.to_owned(), location: location.to_owned(), quantity }],
-        ttl_ms: 60_000,
-        promise_by: None,
-    })
+    support::storage_config(dir, durability, StorageConfig::default().segment_bytes)
 }
 
 /// Writes a little of everything; returns the time reached.
 fn write_history(durable: &DurableEngine) -> Timestamp {
     let t = Timestamp(1_000_000);
     let apply = |op: Operation, at: Timestamp| durable.apply(&op, at);
-    apply(Operation::UpsertLocations(vec![location("STORE-1"), location("STORE-2")]), t).unwrap();
+    apply(
+        Operation::UpsertLocations(vec![
+            location("STORE-1", LocationKind::Store),
+            location("STORE-2", LocationKind::Store),
+        ]),
+        t,
+    )
+    .unwrap();
     apply(
         Operation::UpsertChannel(ChannelSpec {
             name: "web".into(),
@@ -68,9 +53,9 @@ fn write_history(durable: &DurableEngine) -> Timestamp {
     apply(Operation::DefineKit { kit: "KIT".into(), components: vec![("SKU-1".into(), 1), ("SKU-2".into(), 2)] }, t)
         .unwrap();
     for i in 0..20 {
-        apply(reserve(&format!("r{i}"), &format!("SKU-{i}"), "STORE-1", 2), t).unwrap();
+        apply(reserve(&format!("r{i}"), &[(&format!("SKU-{i}"), "STORE-1", 2)], 60_000), t).unwrap();
     }
-    apply(reserve("kit-order", "KIT", "STORE-2", 2), t).unwrap();
+    apply(reserve("kit-order", &[("KIT", "STORE-2", 2)], 60_000), t).unwrap();
     apply(Operation::Commit { id: "r1".into() }, t).unwrap();
     apply(Operation::Fulfil { id: "r1".into(), partial: None }, t).unwrap();
     apply(Operation::Release { id: "r2".into(), partial: None }, t).unwrap();
@@ -119,7 +104,7 @@ fn snapshot_plus_log_rebuilds_the_same_state_and_writes_continue_after_reopen() 
         let later = write_history(&durable);
         let taken = durable.take_snapshot(later).unwrap();
         assert!(taken.header.positions >= 100);
-        durable.apply(&reserve("after-snapshot", "SKU-40", "STORE-2", 3), later).unwrap();
+        durable.apply(&reserve("after-snapshot", &[("SKU-40", "STORE-2", 3)], 60_000), later).unwrap();
         durable.wal().unwrap().sync().unwrap();
         durable.engine().digest()
     };
@@ -127,7 +112,7 @@ fn snapshot_plus_log_rebuilds_the_same_state_and_writes_continue_after_reopen() 
     assert!(report.snapshot.is_some());
     assert_eq!(report.records_replayed, 1, "only the reserve after the snapshot is replayed");
     assert_eq!(durable.engine().digest(), digest);
-    durable.apply(&reserve("after-reopen", "SKU-41", "STORE-2", 1), Timestamp(2_000_000)).unwrap();
+    durable.apply(&reserve("after-reopen", &[("SKU-41", "STORE-2", 1)], 60_000), Timestamp(2_000_000)).unwrap();
     let digest = durable.engine().digest();
     drop(durable);
     let (engine, _) = recover(&config, RecoveryTarget::default(), false).unwrap();

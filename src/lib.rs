@@ -23,14 +23,17 @@
 //! The engine is deterministic: time is an argument and there is no I/O, so the
 //! tests, a replayed log and a live server all drive the same code.
 
+pub mod client;
 pub mod codec;
 pub mod demo;
 pub mod engine;
 pub mod limits;
 pub mod model;
 pub mod protocol;
+pub mod server;
 pub mod snapshot;
 pub mod storage;
+pub mod tls;
 pub mod wal;
 
 pub use engine::{Engine, EngineConfig, EngineError, Operation, Outcome};

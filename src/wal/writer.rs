@@ -16,6 +16,7 @@
 
 use super::format::{append_record, segment_file_name, segment_header};
 use super::{DurabilityMode, Lsn, WalError};
+use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -100,7 +101,15 @@ struct Shared {
     fsync_nanos_total: AtomicU64,
     fsync_nanos_max: AtomicU64,
     bytes: AtomicU64,
+    /// fsync latencies in microseconds (for the server's metrics).
+    fsync_micros: Mutex<Histogram<u64>>,
+    /// Called with the durable LSN each time it advances, and once when the log fails.
+    durable_listeners: Mutex<Vec<DurableListener>>,
 }
+
+/// A callback run on the log's threads each time the durable LSN advances (and once
+/// when the log fails): it must be quick and must not block (wake a task, store a value).
+pub type DurableListener = Arc<dyn Fn(Lsn) + Send + Sync>;
 
 /// The log. Dropping it writes and fsyncs everything appended, then stops its threads.
 pub struct Wal {
@@ -139,6 +148,8 @@ impl Wal {
             fsync_nanos_total: AtomicU64::new(0),
             fsync_nanos_max: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            fsync_micros: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds")),
+            durable_listeners: Mutex::new(Vec::new()),
         });
         let mut writer = SegmentWriter { config: config.clone(), shared: shared.clone(), segment };
         let writer = std::thread::Builder::new()
@@ -242,6 +253,23 @@ impl Wal {
         self.shared.progress.lock().durable
     }
 
+    /// Why the log failed, if it did (then nothing more is acknowledged).
+    pub fn failure(&self) -> Option<String> {
+        self.shared.progress.lock().failed.clone()
+    }
+
+    /// Registers a callback run each time the durable LSN advances and once if the
+    /// log fails (see [`DurableListener`]). A server uses it to acknowledge pipelined
+    /// requests without a thread blocked per request.
+    pub fn on_durable(&self, listener: DurableListener) {
+        self.shared.durable_listeners.lock().push(listener);
+    }
+
+    /// fsync latencies so far, in microseconds.
+    pub fn fsync_latency_micros(&self) -> Histogram<u64> {
+        self.shared.fsync_micros.lock().clone()
+    }
+
     pub fn stats(&self) -> WalStats {
         let s = &self.shared;
         WalStats {
@@ -278,6 +306,14 @@ fn fail(shared: &Shared, error: &WalError) {
     shared.progress.lock().failed.get_or_insert_with(|| error.to_string());
     shared.progress_changed.notify_all();
     shared.space.notify_all();
+    notify_listeners(shared);
+}
+
+fn notify_listeners(shared: &Shared) {
+    let durable = shared.progress.lock().durable;
+    for listener in shared.durable_listeners.lock().iter() {
+        listener(durable);
+    }
 }
 
 struct SegmentWriter {
@@ -412,6 +448,7 @@ fn fsync(shared: &Shared, file: &File, path: &Path) -> Result<(), WalError> {
     shared.fsyncs.fetch_add(1, Ordering::Relaxed);
     shared.fsync_nanos_total.fetch_add(nanos, Ordering::Relaxed);
     shared.fsync_nanos_max.fetch_max(nanos, Ordering::Relaxed);
+    shared.fsync_micros.lock().saturating_record((nanos / 1_000).max(1));
     Ok(())
 }
 
@@ -421,6 +458,7 @@ fn publish_durable(shared: &Shared, through: Lsn) {
         progress.durable = progress.durable.max(through);
     }
     shared.progress_changed.notify_all();
+    notify_listeners(shared);
 }
 
 /// Creates a new segment starting at `first_lsn`: header written and fsynced, and

@@ -1,0 +1,1 @@
+//! The async Rust client of the QUIC protocol (being written).

@@ -1,0 +1,4 @@
+//! The QUIC server (being written).
+
+pub mod admin_http;
+pub mod metrics;

@@ -1,0 +1,1 @@
+//! TLS for the QUIC endpoint and its clients (being written).

@@ -17,8 +17,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the QUIC protocol on the durable engine (the default): loopback,
+    /// `data/` and `snapshots/` in this folder, a generated certificate and admin token.
+    Serve(cli::serve::ServeArgs),
+    /// Bearer tokens: `token new --name <name> --role read|reserve|admin`.
+    #[command(subcommand)]
+    Token(cli::serve::TokenCommand),
+    /// The configuration file: `config example` prints every key with its default.
+    #[command(subcommand)]
+    Config(cli::serve::ConfigCommand),
     /// Load a generated demo network and run a scripted flash sale, checkouts and
-    /// TTL expiry against it, then verify every invariant (the default).
+    /// TTL expiry against it, then verify every invariant.
     Demo(cli::demo::DemoArgs),
     /// Run a built-in write load against a durable engine in a data directory,
     /// printing every acknowledged write (what the crash tests kill and check).
@@ -33,9 +42,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKD_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     match Cli::parse().command {
-        None => cli::demo::run(cli::demo::DemoArgs::default()),
+        None => cli::serve::run(cli::serve::ServeArgs::default()),
+        Some(Command::Serve(args)) => cli::serve::run(args),
+        Some(Command::Token(command)) => cli::serve::run_token(command),
+        Some(Command::Config(command)) => cli::serve::run_config(command),
         Some(Command::Demo(args)) => cli::demo::run(args),
         Some(Command::Soak(args)) => cli::soak::run(args),
         Some(Command::Snapshot(command)) => cli::snapshot::run(command),

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod output;
 pub mod progress;
+pub mod serve;
 pub mod snapshot;
 pub mod soak;
 pub mod wal;

@@ -14,7 +14,7 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::{delete_segments_before, list_segments, read_log, LogReadSummary, SegmentInfo, TornTail, Visit};
-pub use writer::{DurableListener, Wal, WalConfig, WalStats};
+pub use writer::{sync_dir, DurableListener, Wal, WalConfig, WalStats};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,0 +1,98 @@
+//! Runs calls against the durable engine and builds their replies. No networking:
+//! the stream loop ([`super::stream`]) decides when a reply may be sent (after its
+//! log position is durable) and where a call runs (inline on the network thread, or
+//! on a worker thread for the heavy ones).
+
+use super::metrics::{call_label, Metrics};
+use crate::protocol::convert::{self, Names};
+use crate::protocol::{Call, ErrorCode, Reply, WireError};
+use crate::storage::DurableEngine;
+use crate::{Operation, Timestamp};
+use std::time::Instant;
+
+/// Calls that walk the whole state or may take milliseconds: they run on a worker
+/// thread so that they never stall the thread serving every connection.
+pub fn is_heavy(call: &Call) -> bool {
+    match call {
+        Call::Stats | Call::Verify | Call::TakeSnapshot => true,
+        Call::Apply(Operation::BulkLoad(_) | Operation::ExpireDue) => true,
+        Call::Ping
+        | Call::Position { .. }
+        | Call::Availability { .. }
+        | Call::ChannelAvailability { .. }
+        | Call::AvailabilityBatch { .. }
+        | Call::Reservation { .. }
+        | Call::Apply(_) => false,
+    }
+}
+
+/// Runs a sequence of calls in order (a single call is a sequence of one) and
+/// returns their replies and the log position that must be durable before any of
+/// them is sent (0 when nothing was written).
+pub fn run_calls<'c>(
+    durable: &DurableEngine,
+    metrics: &Metrics,
+    calls: impl IntoIterator<Item = &'c Call>,
+) -> (Vec<Reply>, u64) {
+    let mut wait_for = 0;
+    let replies = calls.into_iter().map(|call| run_call(durable, metrics, call, &mut wait_for)).collect();
+    (replies, wait_for)
+}
+
+/// Runs one call; raises `wait_for` to the log position its reply depends on.
+pub fn run_call(durable: &DurableEngine, metrics: &Metrics, call: &Call, wait_for: &mut u64) -> Reply {
+    let started = Instant::now();
+    let reply = execute(durable, call, wait_for);
+    let outcome = match &reply {
+        Reply::Error(error) => Err(error.code),
+        _ => Ok(()),
+    };
+    metrics.record_call(call_label(call), outcome, started.elapsed());
+    reply
+}
+
+fn execute(durable: &DurableEngine, call: &Call, wait_for: &mut u64) -> Reply {
+    let engine = durable.engine();
+    let refused = |error: crate::EngineError| Reply::Error(WireError::from(&error));
+    match call {
+        Call::Ping => Reply::Pong { server_time_ms: Timestamp::now().millis() },
+        Call::Position { sku, location } => match engine.position(sku, location) {
+            Ok(view) => Reply::Position(Names::new(engine).position(&view)),
+            Err(error) => refused(error),
+        },
+        Call::Availability { sku, scope, measure } => match engine.availability(sku, scope, *measure) {
+            Ok(available) => Reply::Availability { available },
+            Err(error) => refused(error),
+        },
+        Call::ChannelAvailability { sku, channel, breakdown } => {
+            match engine.channel_availability(sku, channel, *breakdown) {
+                Ok(found) => Reply::ChannelAvailability(Names::new(engine).channel_availability(&found)),
+                Err(error) => refused(error),
+            }
+        }
+        Call::AvailabilityBatch { skus, scope, measure } => match engine.availability_batch(skus, scope, *measure) {
+            Ok(available) => Reply::AvailabilityBatch { available },
+            Err(error) => refused(error),
+        },
+        Call::Reservation { id } => match engine.reservation(id) {
+            Ok(found) => Reply::Reservation(Box::new(Names::new(engine).reservation(&found))),
+            Err(error) => refused(error),
+        },
+        Call::Stats => Reply::Stats(convert::stats(&engine.stats())),
+        Call::Verify => Reply::Verify(convert::verify_report(&engine.verify())),
+        Call::TakeSnapshot => match durable.take_snapshot(Timestamp::now()) {
+            Ok(taken) => Reply::SnapshotTaken(convert::snapshot(&taken)),
+            Err(error) => Reply::Error(WireError::new(ErrorCode::Internal, format!("snapshot failed: {error}"))),
+        },
+        Call::Apply(operation) => {
+            let (outcome, lsn) = durable.apply_pipelined(operation, Timestamp::now());
+            // Even a refused write may have logged something (an expiry found on
+            // touch): its reply waits like any other.
+            *wait_for = (*wait_for).max(lsn);
+            match outcome {
+                Ok(outcome) => Reply::Applied(Names::new(engine).outcome(&outcome)),
+                Err(error) => refused(error),
+            }
+        }
+    }
+}

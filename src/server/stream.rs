@@ -1,0 +1,408 @@
+//! One bidirectional stream: read frames, run their requests, write their responses.
+//!
+//! Everything a stream does happens on the server's one network thread, without a
+//! hand-off per request (waking another core costs ~25 us on this class of machine):
+//! cheap calls run inline as their frame is decoded; heavy calls
+//! ([`dispatch::is_heavy`]) go to a bounded worker pool and come back through a
+//! channel. A write's response waits in `awaiting` until the log is durable up to its
+//! position: the log's syncer publishes each new durable LSN on a watch channel, so
+//! one fsync releases every response it covers, on every stream, with one wake-up.
+//! Responses that became ready while handling one read are written with one call.
+//!
+//! Bounds: requests in flight per connection (`max_in_flight`, shared by its
+//! streams), heavy calls queued server-wide, the frame size (the decoder refuses a
+//! larger length before buffering it), and the socket: when the client stops reading
+//! responses, `write_all` waits and the stream stops reading requests, so QUIC's flow
+//! control pushes back on the client.
+
+use super::connection::ConnectionState;
+use super::dispatch::{self, run_calls};
+use super::ServerShared;
+use crate::protocol::close;
+use crate::protocol::{
+    decode_request_frame, encode_frame, ErrorCode, FrameDecoder, Reply, Request, RequestFrame, Response, ResponseFrame,
+    WireError, PROTOCOL_VERSION,
+};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often responses waiting for durability are checked against their deadline.
+const DEADLINE_TICK: Duration = Duration::from_millis(50);
+
+/// A response held back until the log is durable up to `lsn`.
+struct Awaiting {
+    lsn: u64,
+    deadline: Instant,
+    frame: ResponseFrame,
+}
+
+/// A heavy call's result, back from the worker pool.
+struct Finished {
+    lsn: u64,
+    deadline: Instant,
+    frame: ResponseFrame,
+}
+
+/// Why a stream stopped early.
+enum StreamEnd {
+    /// The client finished its side and every response was sent.
+    Done,
+    /// The connection was closed (by us, the peer, or the idle timeout).
+    Lost,
+}
+
+pub(super) async fn serve_stream(
+    shared: Arc<ServerShared>,
+    connection: Arc<ConnectionState>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let mut stream = StreamState::new(shared.clone(), connection.clone());
+    let end = stream.run(&mut send, &mut recv).await;
+    // Whatever is still counted as in flight on this stream is gone with it.
+    connection.in_flight.fetch_sub(stream.in_flight, Ordering::AcqRel);
+    shared.metrics.in_flight_add(-(stream.in_flight as i64));
+    if let StreamEnd::Done = end {
+        let _ = send.finish();
+    }
+}
+
+struct StreamState {
+    shared: Arc<ServerShared>,
+    connection: Arc<ConnectionState>,
+    decoder: FrameDecoder,
+    /// Encoded response frames not yet written.
+    out: Vec<u8>,
+    /// Responses of writes waiting for durability, in log order.
+    awaiting: VecDeque<Awaiting>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    finished_rx: mpsc::UnboundedReceiver<Finished>,
+    /// Heavy calls sent to the worker pool and not back yet.
+    at_workers: usize,
+    /// Requests of this stream counted in the connection's in-flight total.
+    in_flight: u32,
+    /// After the handshake failed: write what is queued, then close the connection.
+    close_after_write: Option<(u32, &'static str)>,
+}
+
+impl StreamState {
+    fn new(shared: Arc<ServerShared>, connection: Arc<ConnectionState>) -> StreamState {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        StreamState {
+            decoder: FrameDecoder::new(shared.wire_limits.max_frame_bytes),
+            shared,
+            connection,
+            out: Vec::with_capacity(16 * 1024),
+            awaiting: VecDeque::new(),
+            finished_tx,
+            finished_rx,
+            at_workers: 0,
+            in_flight: 0,
+            close_after_write: None,
+        }
+    }
+
+    async fn run(&mut self, send: &mut quinn::SendStream, recv: &mut quinn::RecvStream) -> StreamEnd {
+        let mut durable_lsn = self.shared.durable_lsn.clone();
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut reading = !*shutdown.borrow_and_update();
+        let mut deadline_tick = tokio::time::interval(DEADLINE_TICK);
+        deadline_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if !reading && self.awaiting.is_empty() && self.at_workers == 0 && self.out.is_empty() {
+                return StreamEnd::Done;
+            }
+            tokio::select! {
+                chunk = recv.read_chunk(usize::MAX, true), if reading => match chunk {
+                    Ok(Some(chunk)) => {
+                        if let Err(reason) = self.on_bytes(&chunk.bytes) {
+                            let _ = self.write_out(send).await;
+                            self.connection.close(close::PROTOCOL_ERROR, reason);
+                            return StreamEnd::Lost;
+                        }
+                    }
+                    Ok(None) => {
+                        reading = false;
+                        if let Err(error) = self.decoder.finish() {
+                            tracing::debug!(%error, "stream ended inside a frame");
+                            self.connection.close(close::PROTOCOL_ERROR, "a stream ended inside a frame");
+                            return StreamEnd::Lost;
+                        }
+                    }
+                    Err(_) => return StreamEnd::Lost,
+                },
+                changed = durable_lsn.changed(), if !self.awaiting.is_empty() => {
+                    if changed.is_err() {
+                        return StreamEnd::Lost;
+                    }
+                    self.release_durable();
+                }
+                Some(finished) = self.finished_rx.recv(), if self.at_workers > 0 => {
+                    self.at_workers -= 1;
+                    self.hold_until_durable(finished.lsn, finished.deadline, finished.frame);
+                }
+                _ = deadline_tick.tick(), if !self.awaiting.is_empty() => self.expire_deadlines(),
+                _ = super::stopping(&mut shutdown), if reading => reading = false,
+            }
+            if self.write_out(send).await.is_err() {
+                return StreamEnd::Lost;
+            }
+            if let Some((code, reason)) = self.close_after_write.take() {
+                // Give the client a moment to receive the refusal before closing.
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_millis(200), send.stopped()).await;
+                self.connection.close(code, reason);
+                return StreamEnd::Lost;
+            }
+        }
+    }
+
+    async fn write_out(&mut self, send: &mut quinn::SendStream) -> Result<(), quinn::WriteError> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = send.write_all(&self.out).await;
+        self.out.clear();
+        if self.out.capacity() > 1 << 20 {
+            self.out.shrink_to(16 * 1024);
+        }
+        result
+    }
+
+    /// Takes the frames out of newly read bytes and handles each. An error is a
+    /// broken stream (its reason closes the connection).
+    fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
+        self.decoder.push(bytes);
+        loop {
+            match self.decoder.next_payload() {
+                Ok(Some(payload)) => {
+                    let decoded = decode_request_frame(payload);
+                    match decoded {
+                        Ok(frame) => self.on_request(frame),
+                        Err(error) => {
+                            let code = error.code();
+                            self.shared.metrics.record_refused_request(code);
+                            self.respond_error(error.request_id(), code, error.to_string());
+                        }
+                    }
+                    if self.close_after_write.is_some() {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    // An oversized length: answer with id 0 if we can, then close.
+                    self.shared.metrics.record_refused_request(error.code());
+                    self.respond_error(0, error.code(), error.to_string());
+                    return Err("a frame was larger than the server's limit");
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, frame: RequestFrame) {
+        let RequestFrame { request_id, request } = frame;
+        if let Request::Hello { protocol_version, token } = &request {
+            return self.on_hello(request_id, *protocol_version, token);
+        }
+        let Some(role) = self.connection.role() else {
+            return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
+        };
+        let needed = request.required_role();
+        if needed > role {
+            return self.refuse(
+                request_id,
+                ErrorCode::Forbidden,
+                format!("this token's role ({role:?}) may not do what needs {needed:?}"),
+            );
+        }
+        if let Request::Batch(calls) = &request {
+            let limit = self.shared.wire_limits.max_batch_calls;
+            if calls.len() > limit as usize {
+                return self.refuse(
+                    request_id,
+                    ErrorCode::LimitExceeded,
+                    format!("a batch of {} calls; the limit is {limit}", calls.len()),
+                );
+            }
+        }
+        if !self.connection.try_enter(self.shared.wire_limits.max_in_flight) {
+            return self.refuse(
+                request_id,
+                ErrorCode::Overloaded,
+                format!("{} requests in flight on this connection", self.shared.wire_limits.max_in_flight),
+            );
+        }
+        self.in_flight += 1;
+        self.shared.metrics.in_flight_add(1);
+        let deadline = Instant::now() + Duration::from_millis(self.shared.wire_limits.request_deadline_ms);
+        let heavy = match &request {
+            Request::Call(call) => dispatch::is_heavy(call),
+            Request::Batch(calls) => calls.iter().any(dispatch::is_heavy),
+            Request::Hello { .. } => false,
+        };
+        if heavy {
+            self.run_on_worker(request_id, request, deadline);
+        } else {
+            let (response, lsn) = run_request(&self.shared, request);
+            self.hold_until_durable(lsn, deadline, ResponseFrame { request_id, response });
+        }
+    }
+
+    fn run_on_worker(&mut self, request_id: u64, request: Request, deadline: Instant) {
+        let Ok(permit) = self.shared.heavy_slots.clone().try_acquire_owned() else {
+            self.leave_one();
+            return self.refuse(request_id, ErrorCode::Overloaded, "too many heavy calls queued".to_owned());
+        };
+        let shared = self.shared.clone();
+        let finished = self.finished_tx.clone();
+        self.at_workers += 1;
+        tokio::task::spawn_blocking(move || {
+            let (response, lsn) = if Instant::now() >= deadline {
+                let error = WireError::new(ErrorCode::DeadlineExceeded, "the request waited past its deadline");
+                (Response::Error(error), 0)
+            } else {
+                run_request(&shared, request)
+            };
+            drop(permit);
+            let _ = finished.send(Finished { lsn, deadline, frame: ResponseFrame { request_id, response } });
+        });
+    }
+
+    /// Sends a response now if nothing it reports needs the log, else holds it.
+    fn hold_until_durable(&mut self, lsn: u64, deadline: Instant, frame: ResponseFrame) {
+        if lsn == 0 || self.shared.durable.is_durable(lsn) {
+            return self.complete(frame);
+        }
+        // Keep `awaiting` sorted by LSN (a worker's result may come back behind
+        // later inline writes).
+        let at = self.awaiting.partition_point(|held| held.lsn <= lsn);
+        self.awaiting.insert(at, Awaiting { lsn, deadline, frame });
+    }
+
+    fn release_durable(&mut self) {
+        if let Some(failure) = self.shared.durable.wal().and_then(|wal| wal.failure()) {
+            let message = format!("applied in memory but the log failed: {failure}");
+            while let Some(held) = self.awaiting.pop_front() {
+                self.complete_as_error(held.frame, ErrorCode::NotDurable, &message);
+            }
+            return;
+        }
+        while let Some(front) = self.awaiting.front() {
+            if !self.shared.durable.is_durable(front.lsn) {
+                break;
+            }
+            let held = self.awaiting.pop_front().expect("front exists");
+            self.complete(held.frame);
+        }
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        if self.awaiting.iter().all(|held| held.deadline > now) {
+            return;
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = self.awaiting.drain(..).partition(|held| held.deadline <= now);
+        self.awaiting = kept.into();
+        for held in expired {
+            let message = "applied, but not durable within the request deadline: the outcome is unknown; retry if safe";
+            self.complete_as_error(held.frame, ErrorCode::DeadlineExceeded, message);
+        }
+    }
+
+    /// Queues the response of a request that was in flight.
+    fn complete(&mut self, frame: ResponseFrame) {
+        self.leave_one();
+        self.encode(&frame);
+    }
+
+    /// Answers a request whose calls ran but whose outcome cannot be acknowledged
+    /// (the log failed, or its deadline passed first): each call's reply becomes the
+    /// error, which says the outcome is unknown.
+    fn complete_as_error(&mut self, mut frame: ResponseFrame, code: ErrorCode, message: &str) {
+        self.shared.metrics.record_refused_request(code);
+        let error = || Reply::Error(WireError::new(code, message));
+        match &mut frame.response {
+            Response::Batch(replies) => replies.iter_mut().for_each(|reply| *reply = error()),
+            response => *response = Response::Reply(error()),
+        }
+        self.complete(frame);
+    }
+
+    fn leave_one(&mut self) {
+        self.in_flight -= 1;
+        self.connection.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.shared.metrics.in_flight_add(-1);
+    }
+
+    /// Answers a request that was refused as a whole (it was never in flight).
+    fn refuse(&mut self, request_id: u64, code: ErrorCode, message: String) {
+        self.shared.metrics.record_refused_request(code);
+        self.respond_error(request_id, code, message);
+    }
+
+    fn respond_error(&mut self, request_id: u64, code: ErrorCode, message: String) {
+        self.encode(&ResponseFrame { request_id, response: Response::Error(WireError::new(code, message)) });
+    }
+
+    fn encode(&mut self, frame: &ResponseFrame) {
+        let limit = self.shared.wire_limits.max_frame_bytes;
+        let mark = self.out.len();
+        if let Err(error) = encode_frame(frame, limit, &mut self.out) {
+            self.out.truncate(mark);
+            let message = format!("the response does not fit in a frame: {error}");
+            let fallback = ResponseFrame {
+                request_id: frame.request_id,
+                response: Response::Error(WireError::new(ErrorCode::LimitExceeded, message)),
+            };
+            encode_frame(&fallback, limit, &mut self.out).expect("a short error always fits a frame");
+        }
+    }
+
+    fn on_hello(&mut self, request_id: u64, protocol_version: u16, token: &str) {
+        if self.connection.role().is_some() {
+            return self.refuse(request_id, ErrorCode::BadFrame, "the connection is already authenticated".to_owned());
+        }
+        if protocol_version != PROTOCOL_VERSION {
+            self.refuse(
+                request_id,
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {protocol_version}"),
+            );
+            self.close_after_write = Some((close::UNSUPPORTED_VERSION, "unsupported protocol version"));
+            return;
+        }
+        match self.shared.tokens.authenticate(token) {
+            Some(grant) => {
+                let role = grant.role;
+                self.connection.authenticate(role, &grant.name);
+                let limits = self.shared.wire_limits;
+                let response = Response::Welcome { protocol_version: PROTOCOL_VERSION, role, limits };
+                self.encode(&ResponseFrame { request_id, response });
+            }
+            None => {
+                self.refuse(request_id, ErrorCode::Unauthenticated, "unknown token".to_owned());
+                self.close_after_write = Some((close::UNAUTHENTICATED, "unknown token"));
+            }
+        }
+    }
+}
+
+/// Runs a call or a batch (never `Hello`, which is answered before dispatch) and
+/// returns its response and the log position it must wait for.
+fn run_request(shared: &ServerShared, request: Request) -> (Response, u64) {
+    match request {
+        Request::Call(call) => {
+            let (mut replies, lsn) = run_calls(&shared.durable, &shared.metrics, [&call]);
+            (Response::Reply(replies.pop().expect("one reply per call")), lsn)
+        }
+        Request::Batch(calls) => {
+            let (replies, lsn) = run_calls(&shared.durable, &shared.metrics, &calls);
+            (Response::Batch(replies), lsn)
+        }
+        Request::Hello { .. } => unreachable!("Hello is answered before dispatch"),
+    }
+}

@@ -292,6 +292,20 @@ mod tests {
     }
 
     #[test]
+    fn docs_config_md_lists_every_key() {
+        let doc = include_str!("../../docs/CONFIG.md");
+        let mut section = String::new();
+        for line in ServerConfig::example_toml().lines().filter(|line| !line.starts_with('#') && !line.is_empty()) {
+            if let Some(name) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+                section = format!("{name}.");
+                continue;
+            }
+            let key = format!("`{section}{}", line.split(" = ").next().unwrap());
+            assert!(doc.contains(&key), "docs/CONFIG.md does not document {key}`");
+        }
+    }
+
+    #[test]
     fn a_partial_file_keeps_the_other_defaults() {
         let config: ServerConfig =
             toml::from_str("durability = \"interval:5\"\n[limits]\nmax_in_flight = 16\n").unwrap();

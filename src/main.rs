@@ -10,9 +10,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "stockd", version, about = "In-memory inventory availability engine")]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand, `stockd` serves: these are `stockd serve`'s options.
+    #[command(flatten)]
+    serve: cli::serve::ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -44,8 +48,9 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STOCKD_LOG").unwrap_or_else(|_| "info".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
-    match Cli::parse().command {
-        None => cli::serve::run(cli::serve::ServeArgs::default()),
+    let cli = Cli::parse();
+    match cli.command {
+        None => cli::serve::run(cli.serve),
         Some(Command::Serve(args)) => cli::serve::run(args),
         Some(Command::Token(command)) => cli::serve::run_token(command),
         Some(Command::Config(command)) => cli::serve::run_config(command),

@@ -119,9 +119,8 @@ impl StreamState {
                 chunk = recv.read_chunk(usize::MAX, true), if reading => match chunk {
                     Ok(Some(chunk)) => {
                         if let Err(reason) = self.on_bytes(&chunk.bytes) {
-                            let _ = self.write_out(send).await;
-                            self.connection.close(close::PROTOCOL_ERROR, reason);
-                            return StreamEnd::Lost;
+                            // Answer (id 0) before closing: the stream cannot be read on.
+                            self.close_after_write = Some((close::PROTOCOL_ERROR, reason));
                         }
                     }
                     Ok(None) => {

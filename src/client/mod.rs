@@ -100,8 +100,11 @@ struct Inner {
     endpoint: quinn::Endpoint,
     quic: quinn::ClientConfig,
     current: ArcSwap<Conn>,
-    /// Held by the one task reconnecting.
-    reconnect: tokio::sync::Mutex<()>,
+    /// Held by the one task reconnecting: the reason the last attempt failed, if it did.
+    reconnect: tokio::sync::Mutex<Option<String>>,
+    /// Reconnection attempts finished so far: a caller that waited for another's
+    /// attempt shares its outcome instead of trying again at once.
+    reconnect_attempts: std::sync::atomic::AtomicU64,
     closed: AtomicBool,
 }
 
@@ -129,7 +132,8 @@ impl Client {
                 endpoint,
                 quic,
                 current: ArcSwap::new(conn),
-                reconnect: tokio::sync::Mutex::new(()),
+                reconnect: tokio::sync::Mutex::new(None),
+                reconnect_attempts: std::sync::atomic::AtomicU64::new(0),
                 closed: AtomicBool::new(false),
             }),
         })

@@ -129,18 +129,37 @@ impl Client {
         if !current.is_failed() {
             return Ok(current);
         }
-        let _reconnecting = inner.reconnect.lock().await;
-        if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+        use std::sync::atomic::Ordering;
+        let attempts_seen = inner.reconnect_attempts.load(Ordering::Acquire);
+        let mut last_failure = inner.reconnect.lock().await;
+        if inner.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
         }
         let current = inner.current.load_full();
         if !current.is_failed() {
             return Ok(current);
         }
+        if inner.reconnect_attempts.load(Ordering::Acquire) != attempts_seen {
+            // Another caller tried while this one waited, and failed: share its
+            // outcome (its own retry policy decides when to try again).
+            if let Some(reason) = last_failure.as_ref() {
+                return Err(ClientError::Connect { server: inner.config.server, reason: reason.clone() });
+            }
+        }
         tracing::debug!(server = %inner.config.server, "reconnecting");
-        let fresh = Conn::establish(&inner.endpoint, &inner.quic, &inner.config).await?;
-        inner.current.store(fresh.clone());
-        Ok(fresh)
+        let attempt = Conn::establish(&inner.endpoint, &inner.quic, &inner.config).await;
+        inner.reconnect_attempts.fetch_add(1, Ordering::AcqRel);
+        match attempt {
+            Ok(fresh) => {
+                *last_failure = None;
+                inner.current.store(fresh.clone());
+                Ok(fresh)
+            }
+            Err(error) => {
+                *last_failure = Some(error.to_string());
+                Err(error)
+            }
+        }
     }
 
     /// Sends `request` on the shared stream (an error: nothing was sent).

@@ -31,19 +31,20 @@ pub struct TestServer {
 /// A configuration on loopback with ephemeral ports, folders under `root`, one token
 /// per role and no periodic snapshots.
 pub fn test_config(root: &std::path::Path) -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.admin_listen = "127.0.0.1:0".to_owned();
-    config.data_dir = root.join("data");
-    config.snapshot_dir = root.join("snapshots");
-    config.snapshot_interval_secs = 0;
-    config.snapshot_every_records = 0;
-    config.tokens = vec![
-        token_entry("reader", RoleName::Read, READ_TOKEN),
-        token_entry("checkout", RoleName::Reserve, RESERVE_TOKEN),
-        token_entry("ops", RoleName::Admin, ADMIN_TOKEN),
-    ];
-    config
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".to_owned(),
+        data_dir: root.join("data"),
+        snapshot_dir: root.join("snapshots"),
+        snapshot_interval_secs: 0,
+        snapshot_every_records: 0,
+        tokens: vec![
+            token_entry("reader", RoleName::Read, READ_TOKEN),
+            token_entry("checkout", RoleName::Reserve, RESERVE_TOKEN),
+            token_entry("ops", RoleName::Admin, ADMIN_TOKEN),
+        ],
+        ..ServerConfig::default()
+    }
 }
 
 impl TestServer {

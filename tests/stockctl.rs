@@ -3,7 +3,6 @@
 //! (exit 1 with the error code), connection and usage errors (exit 2), and the default
 //! pin of `data/tls/cert.pem`.
 
-#[allow(clippy::field_reassign_with_default)] // in tests/net/mod.rs, shared and not ours to change
 mod net;
 
 use net::{TestServer, ADMIN_TOKEN, PATIENCE, READ_TOKEN, RESERVE_TOKEN};

@@ -175,12 +175,19 @@ impl StreamState {
     /// broken stream (its reason closes the connection).
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
         self.decoder.push(bytes);
+        let durable = self.shared.durable.clone();
+        // One wake-up of the log's writer for all the writes of this read.
+        durable.batching_log_wakeups(|| self.on_frames())
+    }
+
+    fn on_frames(&mut self) -> Result<(), &'static str> {
+        let mut lap = Instant::now();
         loop {
             match self.decoder.next_payload() {
                 Ok(Some(payload)) => {
                     let decoded = decode_request_frame(payload);
                     match decoded {
-                        Ok(frame) => self.on_request(frame),
+                        Ok(frame) => self.on_request(frame, &mut lap),
                         Err(error) => {
                             let code = error.code();
                             self.shared.metrics.record_refused_request(code);
@@ -202,7 +209,7 @@ impl StreamState {
         }
     }
 
-    fn on_request(&mut self, frame: RequestFrame) {
+    fn on_request(&mut self, frame: RequestFrame, lap: &mut Instant) {
         let RequestFrame { request_id, request } = frame;
         if let Request::Hello { protocol_version, token } = &request {
             return self.on_hello(request_id, *protocol_version, token);
@@ -237,7 +244,9 @@ impl StreamState {
         }
         self.in_flight += 1;
         self.shared.metrics.in_flight_add(1);
-        let deadline = Instant::now() + Duration::from_millis(self.shared.wire_limits.request_deadline_ms);
+        // `lap` is when the previous request of this read finished: close enough to
+        // this one's arrival for a deadline of seconds, and no extra clock read.
+        let deadline = *lap + Duration::from_millis(self.shared.wire_limits.request_deadline_ms);
         let heavy = match &request {
             Request::Call(call) => dispatch::is_heavy(call),
             Request::Batch(calls) => calls.iter().any(dispatch::is_heavy),
@@ -246,7 +255,7 @@ impl StreamState {
         if heavy {
             self.run_on_worker(request_id, request, deadline);
         } else {
-            let (response, lsn) = run_request(&self.shared, request);
+            let (response, lsn) = run_request(&self.shared, request, lap);
             self.hold_until_durable(lsn, deadline, ResponseFrame { request_id, response });
         }
     }
@@ -264,7 +273,7 @@ impl StreamState {
                 let error = WireError::new(ErrorCode::DeadlineExceeded, "the request waited past its deadline");
                 (Response::Error(error), 0)
             } else {
-                run_request(&shared, request)
+                run_request(&shared, request, &mut Instant::now())
             };
             drop(permit);
             let _ = finished.send(Finished { lsn, deadline, frame: ResponseFrame { request_id, response } });
@@ -392,14 +401,14 @@ impl StreamState {
 
 /// Runs a call or a batch (never `Hello`, which is answered before dispatch) and
 /// returns its response and the log position it must wait for.
-fn run_request(shared: &ServerShared, request: Request) -> (Response, u64) {
+fn run_request(shared: &ServerShared, request: Request, lap: &mut Instant) -> (Response, u64) {
     match request {
         Request::Call(call) => {
-            let (mut replies, lsn) = run_calls(&shared.durable, &shared.metrics, [&call]);
+            let (mut replies, lsn) = run_calls(&shared.durable, &shared.metrics, [&call], lap);
             (Response::Reply(replies.pop().expect("one reply per call")), lsn)
         }
         Request::Batch(calls) => {
-            let (replies, lsn) = run_calls(&shared.durable, &shared.metrics, &calls);
+            let (replies, lsn) = run_calls(&shared.durable, &shared.metrics, &calls, lap);
             (Response::Batch(replies), lsn)
         }
         Request::Hello { .. } => unreachable!("Hello is answered before dispatch"),

@@ -112,6 +112,15 @@ impl DurableEngine {
         (outcome, self.wal.as_ref().map_or(0, |wal| wal.appended_lsn()))
     }
 
+    /// Runs `work` (which applies operations on this thread) waking the log's writer
+    /// once at its end rather than once per record (see `Wal::deferring_wakeups`).
+    pub fn batching_log_wakeups<T>(&self, work: impl FnOnce() -> T) -> T {
+        match &self.wal {
+            Some(wal) => wal.deferring_wakeups(work),
+            None => work(),
+        }
+    }
+
     /// Waits until the log is durable (under the mode) up to `lsn`.
     pub fn wait_until(&self, lsn: u64) -> Result<(), WalError> {
         match &self.wal {

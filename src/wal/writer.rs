@@ -107,6 +107,12 @@ struct Shared {
     durable_listeners: Mutex<Vec<DurableListener>>,
 }
 
+thread_local! {
+    /// The log whose writer wake-ups this thread is deferring (its `Shared` address,
+    /// 0 for none) and whether one is owed: see [`Wal::deferring_wakeups`].
+    static DEFERRED_WAKE: std::cell::Cell<(usize, bool)> = const { std::cell::Cell::new((0, false)) };
+}
+
 /// A callback run on the log's threads each time the durable LSN advances (and once
 /// when the log fails): it must be quick and must not block (wake a task, store a value).
 pub type DurableListener = Arc<dyn Fn(Lsn) + Send + Sync>;
@@ -180,6 +186,8 @@ impl Wal {
                 pending.bytes.clear();
                 break;
             }
+            // The writer may be asleep with a wake-up deferred by this thread.
+            self.shared.work.notify_one();
             self.shared.space.wait_for(&mut pending, Duration::from_millis(100));
         }
         let lsn = pending.next_lsn;
@@ -190,9 +198,40 @@ impl Wal {
         drop(pending);
         self.shared.records.fetch_add(1, Ordering::Relaxed);
         if was_empty {
-            self.shared.work.notify_one();
+            let deferred = DEFERRED_WAKE.with(|deferred| {
+                let (log, _) = deferred.get();
+                let ours = log == Arc::as_ptr(&self.shared) as usize;
+                if ours {
+                    deferred.set((log, true));
+                }
+                ours
+            });
+            if !deferred {
+                self.shared.work.notify_one();
+            }
         }
         lsn
+    }
+
+    /// Runs `work`, leaving the wake-up of the writer thread by this thread's appends
+    /// to its end: one wake-up (a futex call and a cross-core wake, ~10 us on this
+    /// class of machine) for everything `work` appends, instead of one per append that
+    /// finds the buffer empty. The server wraps each read of requests in it. Appends
+    /// from other threads, and to other logs, are unaffected.
+    pub fn deferring_wakeups<T>(&self, work: impl FnOnce() -> T) -> T {
+        struct WakeOnExit<'w>(&'w Shared, (usize, bool));
+        impl Drop for WakeOnExit<'_> {
+            fn drop(&mut self) {
+                let (_, pending) = DEFERRED_WAKE.with(|deferred| deferred.replace(self.1));
+                if pending {
+                    self.0.work.notify_one();
+                }
+            }
+        }
+        let log = Arc::as_ptr(&self.shared) as usize;
+        let outer = DEFERRED_WAKE.with(|deferred| deferred.replace((log, false)));
+        let _wake = WakeOnExit(&self.shared, outer);
+        work()
     }
 
     /// The LSN of the last record appended so far (0 if none ever).

@@ -19,6 +19,8 @@
 //! - [`protocol`]: the wire protocol (messages, frames, error codes), no networking.
 //! - [`demo`]: a generated demo catalogue and a scripted scenario, used by the
 //!   `stockd` binary until the network front end exists.
+//! - [`tools`]: helpers shared by the command-line binaries (`stockd`'s tools and
+//!   `stockctl`): positions CSV, text tables, time formatting.
 //!
 //! The engine is deterministic: time is an argument and there is no I/O, so the
 //! tests, a replayed log and a live server all drive the same code.
@@ -34,6 +36,8 @@ pub mod server;
 pub mod snapshot;
 pub mod storage;
 pub mod tls;
+/// Helpers shared by the command-line binaries: positions CSV, text tables, time formatting.
+pub mod tools;
 pub mod wal;
 
 pub use engine::{Engine, EngineConfig, EngineError, Operation, Outcome};

@@ -1,5 +1,6 @@
 //! What the operator's tools share: the directory flags, the error type and exit
-//! codes, aligned tables, JSON, and human-readable times and sizes.
+//! codes, aligned tables, JSON, and human-readable times and sizes (tables and times
+//! are the ones `stockctl` prints too, from [`stockd::tools`]).
 //!
 //! Everything a tool prints as its result goes to stdout through a [`Out`] (so a
 //! closed pipe, `stockd wal dump | head`, ends the tool quietly instead of a panic);
@@ -11,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockd::snapshot::SnapshotError;
 use stockd::storage::{ApplyError, RecoveryError, StorageConfig};
+use stockd::tools::positions_csv::PositionsCsvError;
+pub use stockd::tools::table::{Align, Table};
+pub use stockd::tools::time_text::utc;
 use stockd::wal::{DurabilityMode, WalError};
 
 /// The folders of a stockd installation.
@@ -90,6 +94,15 @@ impl From<io::Error> for ToolError {
     }
 }
 
+impl From<PositionsCsvError> for ToolError {
+    fn from(error: PositionsCsvError) -> Self {
+        match error {
+            PositionsCsvError::Io { path, source } => ToolError::Io { path, source },
+            PositionsCsvError::Line { path, line, reason } => ToolError::Csv { path, line, reason },
+        }
+    }
+}
+
 /// The exit code for a tool's result: `Ok(true)` all good, `Ok(false)` problems were
 /// found and reported, `Err` the tool failed (reported here).
 pub fn finish(result: Result<bool, ToolError>) -> ExitCode {
@@ -124,93 +137,6 @@ pub fn write_json_line(out: &mut impl Write, value: &impl serde::Serialize) -> R
     serde_json::to_writer(&mut *out, value).map_err(|error| ToolError::Output(error.into()))?;
     writeln!(out)?;
     Ok(())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    Left,
-    Right,
-}
-
-/// A table printed with aligned columns, two spaces apart.
-pub struct Table {
-    headers: Vec<(&'static str, Align)>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub fn new(headers: &[(&'static str, Align)]) -> Table {
-        Table { headers: headers.to_vec(), rows: Vec::new() }
-    }
-
-    pub fn row(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.headers.len());
-        self.rows.push(cells);
-    }
-
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.headers.iter().map(|(name, _)| name.chars().count()).collect();
-        for row in &self.rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let headers: Vec<String> = self.headers.iter().map(|(name, _)| (*name).to_owned()).collect();
-        for row in std::iter::once(&headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (index, cell) in row.iter().enumerate() {
-                let (width, align) = (widths[index], self.headers[index].1);
-                let pad = width - cell.chars().count();
-                let last = index + 1 == row.len();
-                if index > 0 {
-                    line.push_str("  ");
-                }
-                match align {
-                    Align::Right => {
-                        line.extend(std::iter::repeat_n(' ', pad));
-                        line.push_str(cell);
-                    }
-                    Align::Left => {
-                        line.push_str(cell);
-                        if !last {
-                            line.extend(std::iter::repeat_n(' ', pad));
-                        }
-                    }
-                }
-            }
-            writeln!(out, "{line}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS.mmm UTC`.
-pub fn utc(ms: u64) -> String {
-    let seconds = ms / 1_000;
-    let (days, in_day) = (seconds / 86_400, seconds % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03} UTC",
-        in_day / 3_600,
-        in_day % 3_600 / 60,
-        in_day % 60,
-        ms % 1_000
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A byte count as `812 B`, `4.2 KiB`, `1.3 GiB`.
@@ -255,13 +181,6 @@ pub fn is_missing_or_empty(dir: &Path) -> Result<bool, ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
-        assert_eq!(utc(1_700_000_000_123), "2023-11-14 22:13:20.123 UTC");
-    }
 
     #[test]
     fn byte_counts() {

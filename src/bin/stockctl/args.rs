@@ -11,6 +11,7 @@ use stockd::client::{Client, ClientConfig, ClientError};
 use stockd::engine::LineQuantity;
 use stockd::model::Timestamp;
 use stockd::tls::{Fingerprint, Trust};
+use stockd::tools::time_text::parse_utc;
 
 /// Shown at the end of `stockctl --help`.
 pub const TRUST_HELP: &str = "\
@@ -239,83 +240,7 @@ fn parse_when(text: &str, now: Timestamp) -> Option<Timestamp> {
         };
         return number.parse::<u64>().ok()?.checked_mul(unit_ms).map(|ms| now.saturating_add_ms(ms));
     }
-    parse_rfc3339(text).map(Timestamp)
-}
-
-/// `YYYY-MM-DD` or `YYYY-MM-DD[T ]HH:MM[:SS[.fff]](Z|±HH:MM)`, as milliseconds since the epoch.
-fn parse_rfc3339(text: &str) -> Option<u64> {
-    let number = |s: &str| -> Option<i64> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()
-    };
-    let date = text.get(..10)?;
-    let (year, month, day) = (number(date.get(..4)?)?, number(date.get(5..7)?)?, number(date.get(8..10)?)?);
-    if date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' || !(1..=12).contains(&month) {
-        return None;
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let rest = &text[10..];
-    if rest.is_empty() {
-        return u64::try_from(days.checked_mul(86_400_000)?).ok();
-    }
-    let rest = rest.strip_prefix(['T', 't', ' '])?;
-    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
-    let (clock, zone) = rest.split_at(zone_at);
-    let mut parts = clock.splitn(3, ':');
-    let hour = number(parts.next()?)?;
-    let minute = number(parts.next()?)?;
-    let (second, millis) = match parts.next() {
-        None => (0, 0),
-        Some(seconds) => match seconds.split_once('.') {
-            None => (number(seconds)?, 0),
-            Some((whole, fraction)) => {
-                number(fraction)?;
-                let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
-                (number(whole)?, number(&digits)?)
-            }
-        },
-    };
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let offset_minutes = match zone {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let (hours, minutes) = zone[1..].split_once(':')?;
-            let (hours, minutes) = (number(hours)?, number(minutes)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            sign * (hours * 60 + minutes)
-        }
-    };
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
-    u64::try_from(seconds.checked_mul(1_000)? + millis).ok()
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    parse_utc(text).map(Timestamp)
 }
 
 #[cfg(test)]

@@ -5,14 +5,11 @@ use crate::args::Session;
 use crate::output::{emit, fields, Failure};
 use crate::query::write_position;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use stockd::client::ClientError;
 use stockd::engine::AdjustReason;
-use stockd::limits::MAX_QUANTITY;
 use stockd::model::PositionRow;
+use stockd::tools::positions_csv::read_positions_csv;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum ReasonArg {
@@ -84,111 +81,6 @@ pub async fn set(session: &Session, args: SetArgs) -> Result<bool, Failure> {
     Ok(true)
 }
 
-/// The columns a row is made of, in `PositionRow` order; the first three are required
-/// (as `stockd snapshot import` reads them).
-const COLUMNS: [&str; 7] =
-    ["sku", "location", "on_hand", "safety_stock", "damaged", "quality_control", "backorder_limit"];
-const REQUIRED_COLUMNS: usize = 3;
-/// Columns of an export that a load never sets: accepted, and ignored.
-const DERIVED_COLUMNS: [&str; 3] = ["reserved", "available_to_sell", "version"];
-
-struct ParsedCsv {
-    rows: Vec<PositionRow>,
-    /// The file line of each row (the header is line 1).
-    lines: Vec<u64>,
-    ignored_columns: Vec<String>,
-}
-
-fn csv_failure(path: &Path, error: &csv::Error) -> Failure {
-    let line = error.position().map_or(0, |p| p.line());
-    let reason = match error.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("{len} fields, but the header has {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not valid UTF-8", err.field() + 1),
-        csv::ErrorKind::Io(source) => return Failure::Usage(format!("{}: {source}", path.display())),
-        _ => error.to_string(),
-    };
-    Failure::Usage(format!("{}: line {line}: {reason}", path.display()))
-}
-
-/// Reads and checks the whole file before anything is sent: the header, numbers,
-/// required fields and repeated positions (as `stockd snapshot import` does).
-fn parse_csv(path: &Path) -> Result<ParsedCsv, Failure> {
-    let file = File::open(path).map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(BufReader::new(file));
-    let at = |line: u64, reason: String| Failure::Usage(format!("{}: line {line}: {reason}", path.display()));
-    let headers = reader.headers().map_err(|error| csv_failure(path, &error))?.clone();
-    if headers.iter().all(str::is_empty) {
-        return Err(at(1, format!("no header: expected {}", COLUMNS.join(","))));
-    }
-    let mut columns: [Option<usize>; 7] = [None; 7];
-    let mut ignored_columns = Vec::new();
-    for (index, name) in headers.iter().enumerate() {
-        let name = name.to_ascii_lowercase();
-        let name = name.as_str();
-        if let Some(field) = COLUMNS.iter().position(|column| *column == name) {
-            if columns[field].replace(index).is_some() {
-                return Err(at(1, format!("column {name:?} appears twice")));
-            }
-        } else if DERIVED_COLUMNS.contains(&name) {
-            ignored_columns.push(name.to_owned());
-        } else {
-            return Err(at(
-                1,
-                format!("unknown column {name:?} (expected {}; the last four are optional)", COLUMNS.join(",")),
-            ));
-        }
-    }
-    if let Some(missing) = (0..REQUIRED_COLUMNS).find(|&field| columns[field].is_none()) {
-        return Err(at(1, format!("the header has no {:?} column", COLUMNS[missing])));
-    }
-    let mut parsed = ParsedCsv { rows: Vec::new(), lines: Vec::new(), ignored_columns };
-    let mut seen: HashMap<(String, String), u64> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(|error| csv_failure(path, &error))? {
-        let line = record.position().map_or(0, |p| p.line());
-        let text = |field: usize| columns[field].and_then(|index| record.get(index)).unwrap_or("");
-        let number = |field: usize| -> Result<u32, Failure> {
-            let value = text(field);
-            if value.is_empty() {
-                return if field < REQUIRED_COLUMNS {
-                    Err(at(line, format!("{} is empty", COLUMNS[field])))
-                } else {
-                    Ok(0)
-                };
-            }
-            value.parse::<u32>().ok().filter(|n| *n <= MAX_QUANTITY).ok_or_else(|| {
-                at(line, format!("{} {value:?} is not a whole number in 0..={MAX_QUANTITY}", COLUMNS[field]))
-            })
-        };
-        let (sku, location) = (text(0), text(1));
-        for (field, value) in [(0, sku), (1, location)] {
-            if value.is_empty() {
-                return Err(at(line, format!("{} is empty", COLUMNS[field])));
-            }
-        }
-        let row = PositionRow {
-            sku: sku.to_owned(),
-            location: location.to_owned(),
-            on_hand: number(2)?,
-            safety_stock: number(3)?,
-            damaged: number(4)?,
-            quality_control: number(5)?,
-            backorder_limit: number(6)?,
-        };
-        if let Some(first) = seen.insert((row.sku.clone(), row.location.clone()), line) {
-            return Err(at(line, format!("SKU {sku:?} at {location:?} repeats line {first}")));
-        }
-        parsed.rows.push(row);
-        parsed.lines.push(line);
-    }
-    if parsed.rows.is_empty() {
-        return Err(at(1, "no rows after the header: nothing to import".to_owned()));
-    }
-    Ok(parsed)
-}
-
 #[derive(Serialize)]
 struct Rejection {
     /// The file line (the header is line 1).
@@ -232,8 +124,9 @@ fn fits_one_frame(rows: &[PositionRow], max_frame_bytes: u32) -> bool {
 const SHOWN_REJECTIONS: usize = 10;
 
 pub async fn import(session: &Session, args: ImportArgs) -> Result<bool, Failure> {
-    // The whole file is read and checked before connecting.
-    let parsed = parse_csv(&args.file)?;
+    // The whole file is read and checked before connecting (as `stockd snapshot import`
+    // reads it, but without its row limit: the client splits a large load into frames).
+    let parsed = read_positions_csv(&args.file, None).map_err(|error| Failure::Usage(error.to_string()))?;
     let row_count = parsed.rows.len() as u64;
     let client = session.client().await?;
     let one_frame = fits_one_frame(&parsed.rows, client.limits().max_frame_bytes);

@@ -8,17 +8,17 @@
 use super::output::{self, Align, DirArgs, Out, Table, ToolError};
 use super::progress;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use stockd::engine::{BulkLoadOutcome, EngineImage, ReservationState};
-use stockd::limits::{MAX_BULK_ROWS, MAX_QUANTITY};
-use stockd::model::{Position, PositionRow};
+use stockd::limits::MAX_BULK_ROWS;
+use stockd::model::Position;
 use stockd::snapshot::format::load_image;
 use stockd::snapshot::{list_snapshots, read_header, write_snapshot, SnapshotHeader};
 use stockd::storage::{recover, ApplyError, DurableEngine, RecoveryTarget};
+use stockd::tools::positions_csv::read_positions_csv;
 use stockd::{Engine, EngineConfig, EngineError, Operation, Outcome, Timestamp};
 
 // One file per command; each sees this module's imports and its siblings' helpers.

@@ -67,6 +67,8 @@ pub struct Dataset {
     pub pickup: Vec<u16>,
     /// Distribution centres.
     pub dcs: Vec<u16>,
+    /// Where most home deliveries ship from: the distribution centres and the dark store.
+    pub hubs: Vec<u16>,
     pub hot: Vec<String>,
     /// Where the hot SKUs are stocked (the first distribution centre).
     pub hot_location: u16,
@@ -176,6 +178,8 @@ impl Dataset {
             })
             .collect();
         let pages = params.skus.div_ceil(params.page_size).max(1);
+        let hubs: Vec<u16> =
+            all.iter().copied().filter(|id| locations[*id as usize].kind != LocationKind::Store).collect();
         Dataset {
             skus: params.skus,
             seed: params.seed,
@@ -185,6 +189,7 @@ impl Dataset {
             ship: if ship.is_empty() { all.clone() } else { ship },
             pickup: if pickup.is_empty() { all.clone() } else { pickup },
             dcs,
+            hubs,
             hot: (0..params.hot_skus).map(|i| format!("LT-HOT-{tag}-{}", i + 1)).collect(),
             hot_location: 0,
             hot_stock: params.hot_stock,
@@ -274,9 +279,9 @@ impl Dataset {
 pub fn initial_stock(rng: &mut StdRng, kind: LocationKind) -> (u32, u32) {
     match kind {
         LocationKind::DistributionCentre | LocationKind::Warehouse => {
-            (rng.random_range(200..2_000), rng.random_range(0..20))
+            (rng.random_range(1_000..10_000), rng.random_range(0..20))
         }
-        LocationKind::DarkStore => (rng.random_range(20..200), rng.random_range(0..5)),
+        LocationKind::DarkStore => (rng.random_range(50..500), rng.random_range(0..5)),
         _ => {
             // A fifth of store positions are out of stock.
             let on_hand = if rng.random_bool(0.2) { 0 } else { rng.random_range(1..40) };
@@ -324,7 +329,8 @@ mod tests {
         }
         // One location: it does everything.
         let tiny = Dataset::generate(&params(3, 1), "x");
-        assert_eq!((tiny.ship.len(), tiny.pickup.len(), tiny.dcs.len()), (1, 1, 1));
+        assert_eq!((tiny.ship.len(), tiny.pickup.len(), tiny.dcs.len(), tiny.hubs.len()), (1, 1, 1, 1));
+        assert_eq!(data.hubs.len(), 3, "2 distribution centres and the dark store");
     }
 
     #[test]

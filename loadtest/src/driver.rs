@@ -29,6 +29,19 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
+/// Set by Ctrl-C (see [`request_stop`]): every loop stops starting flows, drains, and
+/// the run goes on to its checks and reports.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks every running phase to stop early (its flows in flight still finish).
+pub fn request_stop() {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
 /// How often the progress callback runs.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -214,7 +227,7 @@ impl<'a, E: Executor, P: FnMut(&Recorder, Tick<'_>)> Driver<'a, E, P> {
             in_flight,
             label,
         };
-        while next_due < deadline && budget.get() > 0 {
+        while next_due < deadline && budget.get() > 0 && !stop_requested() {
             let room = inflight.len() < limits.max_in_flight;
             // Unbiased: flows just started get polled (sent) even while arrivals keep coming.
             tokio::select! {
@@ -241,7 +254,9 @@ impl<'a, E: Executor, P: FnMut(&Recorder, Tick<'_>)> Driver<'a, E, P> {
                 _ = timer.tick() => progress(&rec.borrow(), tick(inflight.len())),
             }
         }
-        phase.load_elapsed = start.elapsed();
+        // Ended by the schedule: the load lasted the whole duration (the next arrival
+        // would have been past it), not just until the last arrival.
+        phase.load_elapsed = if next_due >= deadline { limits.duration } else { start.elapsed() };
         if let Some(ticker) = ticker {
             let cpu = ticker.finish();
             PACER_CPU.with(|total| total.set(total.get() + cpu));
@@ -261,7 +276,7 @@ impl<'a, E: Executor, P: FnMut(&Recorder, Tick<'_>)> Driver<'a, E, P> {
         phase.unfinished = inflight.len() as u64;
         drop(inflight);
         rec.borrow_mut().flows_unfinished += phase.unfinished;
-        phase.elapsed = start.elapsed();
+        phase.elapsed = start.elapsed().max(phase.load_elapsed);
         progress(&rec.borrow(), tick(0));
         phase
     }
@@ -276,7 +291,7 @@ impl<'a, E: Executor, P: FnMut(&Recorder, Tick<'_>)> Driver<'a, E, P> {
         let (busy, started) = (&Cell::new(0usize), &Cell::new(0u64));
         let user = || async move {
             loop {
-                if Instant::now() >= deadline || budget.get() == 0 {
+                if Instant::now() >= deadline || budget.get() == 0 || stop_requested() {
                     break;
                 }
                 budget.set(budget.get() - 1);
@@ -341,7 +356,7 @@ impl<'a, E: Executor, P: FnMut(&Recorder, Tick<'_>)> Driver<'a, E, P> {
         let mut all = Phase::default();
         let mut rate = spec.start_rate;
         let mut index = 0u64;
-        while rate <= spec.max_rate && self.budget.get() > 0 {
+        while rate <= spec.max_rate && self.budget.get() > 0 && !stop_requested() {
             let left = total.saturating_sub(start.elapsed());
             if left < spec.step_duration / 2 || left.is_zero() {
                 break;

@@ -1,4 +1,4 @@
-//! The HTML report: one self-contained file (inline CSS and SVG, no script, no
+//! The HTML report: one self-contained file (inline CSS and SVG, no JavaScript, no
 //! network), viewable offline. Charts: latency percentiles per op, throughput and p99
 //! per 1-second interval, and the ramp's steps; then the tables of the terminal
 //! report, the checks, the SLOs and the configuration. The report's JSON is embedded

@@ -326,6 +326,17 @@ async fn load(plan: &Plan, work: &Workload<'_>, rec: &RefCell<Recorder>, progres
 /// stopped by the caller.
 async fn run_async(plan: &Plan, target: &Target, report: &mut Report) -> Result<(), String> {
     let mut progress = Progress::new(plan.quiet);
+    // Ctrl-C stops the load early (the run still drains, checks and reports); a second
+    // Ctrl-C exits at once.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nloadtest: stopping (Ctrl-C again to exit at once)");
+            driver::request_stop();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
     progress.message("connecting");
     let pools = Pools::connect(target, plan.connections, needs(&plan.mix)).await?;
     report.target.max_in_flight_per_connection = pools.control.limits().max_in_flight;
@@ -399,6 +410,9 @@ fn notes(plan: &Plan, report: &Report) -> Vec<String> {
              the latency from intended send time includes the wait",
             fmt_us(report.generator_lag.p99)
         ));
+    }
+    if driver::stop_requested() {
+        notes.push("stopped early by Ctrl-C".to_owned());
     }
     if report.flows.unfinished > 0 {
         notes.push(format!(

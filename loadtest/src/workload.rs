@@ -162,7 +162,16 @@ impl<'a> Workload<'a> {
     fn draw_checkout(&self, rng: &mut StdRng, seq: u64) -> Flow {
         let data = self.data;
         let pickup = rng.random_bool(self.params.pickup_share.0);
-        let location = *(if pickup { &data.pickup } else { &data.ship }).choose(rng).expect("locations");
+        // Click & collect from a store; home delivery mostly from a distribution centre
+        // or the dark store, sometimes from a store that ships.
+        let from = if pickup {
+            &data.pickup
+        } else if rng.random_bool(0.9) {
+            &data.hubs
+        } else {
+            &data.ship
+        };
+        let location = *from.choose(rng).expect("locations");
         let mut count = 1;
         while count < self.params.max_lines && rng.random_bool(0.35) {
             count += 1;

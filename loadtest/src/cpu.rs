@@ -55,6 +55,8 @@ mod tests {
         let thread_after = thread_cpu();
         let process_after = process_cpu();
         assert!(thread_after > thread);
-        assert!(process_after >= process + (thread_after - thread));
+        // The kernel settles the process clock per scheduler tick: allow one tick.
+        let slack = Duration::from_millis(10);
+        assert!(process_after + slack >= process + (thread_after - thread));
     }
 }

@@ -11,8 +11,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
-use stockd::model::{ChannelBuffer, ChannelSpec};
-use stockd::Operation;
 
 const STOCKCTL: &str = env!("CARGO_BIN_EXE_stockctl");
 
@@ -143,20 +141,6 @@ fn field<'a>(listing: &'a str, name: &str) -> &'a str {
 }
 
 /// A channel through the Rust client (stockctl has no command for channels).
-fn add_channel(server: &TestServer, name: &str, locations: &[&str]) {
-    net::runtime().block_on(async {
-        let client = server.client(ADMIN_TOKEN).await;
-        let spec = ChannelSpec {
-            name: name.to_owned(),
-            locations: locations.iter().map(|l| (*l).to_owned()).collect(),
-            excluded: Vec::new(),
-            buffer: ChannelBuffer::None,
-        };
-        client.apply(Operation::UpsertChannel(spec)).await.expect("the channel is created");
-        client.close().await;
-    });
-}
-
 #[test]
 fn a_newcomer_stocks_reserves_and_reads_through_stockctl() {
     let server = TestServer::start(|_| {});
@@ -199,7 +183,10 @@ fn a_newcomer_stocks_reserves_and_reads_through_stockctl() {
     assert_eq!(added["longitude"].as_f64(), Some(-2.2));
     assert_eq!(added["pickup"], Value::Bool(true));
     assert_eq!(num(&added, "/priority"), 5);
-    add_channel(&server, "web", &["DC-1", "ST-1"]);
+    let channel = ctl.ok(admin, &["channel-define", "web", "--locations", "DC-1,ST-1"]);
+    assert!(channel.contains("web (created or replaced)"), "{channel}");
+    let refused = ctl.output(admin, &["channel-define", "bad", "--locations", "NOWHERE"]);
+    assert_eq!(refused.status.code(), Some(1), "an unknown location is refused: {}", describe(&refused));
 
     // set, set at an expected version, adjust by a negative delta.
     let set = ctl.json(admin, &["set", "TSHIRT", "DC-1", "10"]);

@@ -1,9 +1,9 @@
-//! The catalogue and operator calls: `location add`, `verify`, `stats`, `snapshot take`.
+//! The catalogue and operator calls: `location add`, `channel-define`, `verify`, `stats`, `snapshot take`.
 
 use crate::args::Session;
 use crate::output::{emit, fields, utc, Failure};
 use serde::Serialize;
-use stockd::model::{Coordinates, LocationFlags, LocationKind, LocationSpec};
+use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec};
 use stockd::protocol::{Applied, WireFinding};
 use stockd::Operation;
 
@@ -55,6 +55,61 @@ pub struct LocationArgs {
     /// Sourcing preference: lower is preferred.
     #[arg(long, default_value_t = 100)]
     pub priority: u16,
+}
+
+#[derive(clap::Args)]
+pub struct ChannelDefineArgs {
+    /// The channel's name ("web", "app", "marketplace").
+    pub name: String,
+    /// The locations whose stock the channel sees, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub locations: Vec<String>,
+    /// Locations taken out of the channel even if listed, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub excluded: Vec<String>,
+    /// Units held back from the channel's summed availability.
+    #[arg(long, conflicts_with = "buffer_percent")]
+    pub buffer_units: Option<u32>,
+    /// A share (0-100) of the summed availability held back, rounded in the buffer's favour.
+    #[arg(long)]
+    pub buffer_percent: Option<u8>,
+}
+
+#[derive(Serialize)]
+struct ChannelOut<'a> {
+    channel: &'a str,
+    locations: &'a [String],
+    excluded: &'a [String],
+    buffer: String,
+}
+
+pub async fn channel_define(session: &Session, args: ChannelDefineArgs) -> Result<bool, Failure> {
+    let buffer = match (args.buffer_units, args.buffer_percent) {
+        (Some(units), _) => ChannelBuffer::Units(units),
+        (None, Some(percent)) => ChannelBuffer::Percent(percent),
+        (None, None) => ChannelBuffer::None,
+    };
+    let shown_buffer = match buffer {
+        ChannelBuffer::None => "none".to_owned(),
+        ChannelBuffer::Units(units) => format!("{units} units"),
+        ChannelBuffer::Percent(percent) => format!("{percent} %"),
+    };
+    let spec = ChannelSpec { name: args.name, locations: args.locations, excluded: args.excluded, buffer };
+    session.client().await?.apply(Operation::UpsertChannel(spec.clone())).await?;
+    let result =
+        ChannelOut { channel: &spec.name, locations: &spec.locations, excluded: &spec.excluded, buffer: shown_buffer };
+    emit(session.json(), &result, |out| {
+        fields(
+            out,
+            &[
+                ("channel", format!("{} (created or replaced)", result.channel)),
+                ("locations", result.locations.join(", ")),
+                ("excluded", if result.excluded.is_empty() { "-".to_owned() } else { result.excluded.join(", ") }),
+                ("buffer", result.buffer.clone()),
+            ],
+        )
+    })?;
+    Ok(true)
 }
 
 #[derive(clap::Subcommand)]

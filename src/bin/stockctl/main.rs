@@ -70,6 +70,8 @@ enum Command {
     /// Locations: `location add <name> --kind ... --lat ... --lon ...`.
     #[command(subcommand)]
     Location(admin::LocationCommand),
+    /// Create or replace a sales channel: `channel-define web --locations DC-1,ST-1 [--buffer-units N | --buffer-percent P]`.
+    ChannelDefine(admin::ChannelDefineArgs),
     /// Check every invariant of the server's state (exit 1 on findings).
     Verify,
     /// Counts of everything the server holds.
@@ -114,6 +116,7 @@ async fn run(session: &Session, command: Command) -> Result<bool, Failure> {
         Command::Set(args) => stock::set(session, args).await,
         Command::Import(args) => stock::import(session, args).await,
         Command::Location(command) => admin::location(session, command).await,
+        Command::ChannelDefine(args) => admin::channel_define(session, args).await,
         Command::Verify => admin::verify(session).await,
         Command::Stats => admin::stats(session).await,
         Command::Snapshot(command) => admin::snapshot(session, command).await,

@@ -6,6 +6,11 @@
 //! (log records replayed at cold start, default 1,000,000), `STOCKD_BENCH_THREADS`
 //! (default "1,2"), `STOCKD_ALWAYS_WRITERS` (default 64). Every figure is a median or
 //! a percentile of one run; BENCHMARKS.md records runs and the command.
+//!
+//! Parts: `STOCKD_DURABILITY_PARTS`, a comma list of `fsync`, `interval`, `always`,
+//! `pipelined`, `big` (bulk load, snapshot, log, cold start); default all of them.
+//! `STOCKD_DURABILITY_COLD_RUNS` (default 1) repeats the cold start (and the snapshot
+//! load it is compared with) and prints each run and the medians.
 
 use hdrhistogram::Histogram;
 use std::fs::OpenOptions;
@@ -35,6 +40,19 @@ fn thread_counts() -> Vec<usize> {
         .split(',')
         .filter_map(|t| t.trim().parse().ok())
         .collect()
+}
+
+/// Whether `part` is among `STOCKD_DURABILITY_PARTS` (all parts when unset).
+fn part_selected(part: &str) -> bool {
+    match std::env::var("STOCKD_DURABILITY_PARTS") {
+        Ok(parts) => parts.split(',').any(|p| p.trim() == part),
+        Err(_) => true,
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort_unstable();
+    values[values.len() / 2]
 }
 
 fn location_name(index: usize) -> String {
@@ -288,14 +306,16 @@ fn main() {
         .expect("a temporary folder");
     println!("stockd durability bench: {positions} positions, {records} replayed records, {writers} always-writers");
 
-    let fsync = raw_fsync(root.path(), 2_000);
-    println!(
-        "raw 4 KiB overwrite + fdatasync          p50 {:>6} us   p99 {:>6} us",
-        fsync.value_at_quantile(0.5),
-        fsync.value_at_quantile(0.99)
-    );
+    let fsync = raw_fsync(root.path(), if part_selected("fsync") { 2_000 } else { 1 });
+    if part_selected("fsync") {
+        println!(
+            "raw 4 KiB overwrite + fdatasync          p50 {:>6} us   p99 {:>6} us",
+            fsync.value_at_quantile(0.5),
+            fsync.value_at_quantile(0.99)
+        );
+    }
 
-    for threads in thread_counts() {
+    for threads in thread_counts().into_iter().filter(|_| part_selected("interval")) {
         let per_thread = 400_000 / threads;
         let memory = Engine::default();
         memory.apply(&locations(), Timestamp(1)).unwrap();
@@ -315,7 +335,7 @@ fn main() {
         );
     }
 
-    {
+    if part_selected("always") {
         let dir = root.path().join("always");
         let durable = open(&dir, DurabilityMode::Always, skus * LOCATIONS);
         let (rate, latency) = always_writers(&durable, writers, Duration::from_secs(3), skus);
@@ -330,7 +350,7 @@ fn main() {
         );
     }
 
-    {
+    if part_selected("pipelined") {
         let dir = root.path().join("always-pipelined");
         let durable = open(&dir, DurabilityMode::Always, skus * LOCATIONS);
         let per_thread = (writers / 2).max(1);
@@ -346,7 +366,15 @@ fn main() {
         );
     }
 
-    let dir = root.path().join("big");
+    if part_selected("big") {
+        big(root.path(), positions, records, skus);
+    }
+}
+
+/// Bulk load, a snapshot under writes, `records` log records after it, then cold
+/// starts (`STOCKD_DURABILITY_COLD_RUNS` of them).
+fn big(root: &Path, positions: usize, records: usize, skus: usize) {
+    let dir = root.join("big");
     let started = Instant::now();
     let durable = open(&dir, DurabilityMode::Interval { ms: 5 }, positions);
     println!("bulk load (logged, interval:5) of {positions} positions: {:.2?}", started.elapsed());
@@ -361,19 +389,37 @@ fn main() {
     println!("{} log records after the snapshot written in {:.2?} ({logged:.0}/s)", per_thread * 2, started.elapsed());
     let digest = durable.engine().digest();
     drop(durable);
-    let started = Instant::now();
-    let (reopened, report) = DurableEngine::open(storage(&dir, DurabilityMode::Interval { ms: 5 })).unwrap();
-    let cold = started.elapsed();
-    let started = Instant::now();
-    let snapshot_only =
-        stockd::snapshot::load_snapshot(&report.snapshot.as_ref().unwrap().0, Default::default()).unwrap();
-    let load = started.elapsed();
-    drop(snapshot_only);
-    let replay = cold.saturating_sub(load);
-    println!(
-        "cold start: {cold:.2?} (snapshot load {load:.2?}, replay of {} records ~{replay:.2?} = {:.2} M records/s)",
-        report.records_replayed,
-        report.records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
-    );
-    assert_eq!(reopened.engine().digest(), digest, "cold start rebuilt the same state");
+    let runs = env_usize("STOCKD_DURABILITY_COLD_RUNS", 1).max(1);
+    let (mut colds, mut loads, mut replays) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (reopened, report) = DurableEngine::open(storage(&dir, DurabilityMode::Interval { ms: 5 })).unwrap();
+        let cold = started.elapsed();
+        assert_eq!(reopened.engine().digest(), digest, "cold start rebuilt the same state");
+        drop(reopened);
+        let started = Instant::now();
+        let snapshot_only =
+            stockd::snapshot::load_snapshot(&report.snapshot.as_ref().unwrap().0, Default::default()).unwrap();
+        let load = started.elapsed();
+        drop(snapshot_only);
+        let replay = cold.saturating_sub(load);
+        println!(
+            "cold start: {cold:.2?} (snapshot load {load:.2?}, replay of {} records ~{replay:.2?} = {:.2} M records/s)",
+            report.records_replayed,
+            report.records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
+        );
+        colds.push(cold);
+        loads.push(load);
+        replays.push((replay, report.records_replayed));
+    }
+    if runs > 1 {
+        let records_replayed = replays[0].1;
+        let replay = median(replays.into_iter().map(|(replay, _)| replay).collect());
+        println!(
+            "median of {runs} cold starts: {:.2?} (snapshot load {:.2?}, replay ~{replay:.2?} = {:.2} M records/s)",
+            median(colds),
+            median(loads),
+            records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
+        );
+    }
 }

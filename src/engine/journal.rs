@@ -71,18 +71,19 @@ pub enum ReservationImage<'a> {
     Forgotten { id: &'a str },
 }
 
-/// The owned mirror of [`JournalEntry`], decoded from the log.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// The owned mirror of [`JournalEntry`], decoded from the log (its `Deserialize`
+/// is in `wal::record`, next to the record layout).
+#[derive(Clone, Debug, PartialEq)]
 pub enum LogEntry {
     SkuInterned { sku: SkuId, name: String },
     Catalogue { operation: Operation },
     Change { at: Timestamp, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation>, cause: LoggedCause },
 }
 
-/// What replay needs of a [`LogEntry`]: the same layout without the trailing cause,
-/// decoded with `codec::decode_prefix` so that the cause (the request, with its
-/// strings) is never materialised during recovery.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// What replay needs of a [`LogEntry`]: the same without the trailing cause, decoded
+/// by `wal::record::decode_replay` so that the cause (the request, with its strings)
+/// is never materialised during recovery.
+#[derive(Clone, Debug, PartialEq)]
 pub enum ReplayEntry {
     SkuInterned { sku: SkuId, name: String },
     Catalogue { operation: Operation },

@@ -16,12 +16,12 @@
 //!   damage in the log refuses, naming the file and offset.
 
 use super::StorageConfig;
-use crate::codec;
 use crate::engine::{Engine, ReplayEntry};
 use crate::snapshot::{list_snapshots, load_snapshot, SnapshotError, SnapshotHeader};
-use crate::wal::{read_log, TornTail, Visit, WalError};
+use crate::wal::record::decode_replay;
+use crate::wal::{read_log, repair_torn_tail, LogReadSummary, TornTail, Visit, WalError};
 use crate::Timestamp;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How far to recover: to the end of the log, or to a point in time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,35 +65,90 @@ pub fn recover(
 ) -> Result<(Engine, RecoveryReport), RecoveryError> {
     let mut report = RecoveryReport::default();
     let (engine, from) = load_newest_snapshot(config, target, &mut report)?;
-    let wal_dir = config.wal_dir();
-    let mut last_applied = from.saturating_sub(1);
-    let summary = read_log(&wal_dir, from, repair, |lsn, payload, path, offset| {
-        if target.up_to_lsn.is_some_and(|limit| lsn > limit) {
-            return Ok(Visit::Stop);
-        }
-        let entry: ReplayEntry = codec::decode_prefix(payload).map_err(|error| WalError::Corrupt {
-            path: path.to_owned(),
-            offset,
-            reason: format!("record {lsn} does not decode: {error}"),
-        })?;
-        if let (Some(limit), ReplayEntry::Change { at, .. }) = (target.up_to_time, &entry) {
-            if *at > limit {
-                return Ok(Visit::Stop);
-            }
-        }
-        engine.replay(entry).map_err(|error| WalError::Corrupt {
-            path: path.to_owned(),
-            offset,
-            reason: format!("record {lsn} does not replay: {error}"),
-        })?;
-        last_applied = lsn;
-        Ok(Visit::Continue)
-    })?;
+    let (summary, last_applied) = replay_log(&engine, &config.wal_dir(), from, target)?;
+    if let (true, Some(torn)) = (repair, &summary.torn_tail) {
+        repair_torn_tail(torn)?;
+    }
     engine.rebuild_deadlines();
     report.records_replayed = summary.records_visited;
     report.torn_tail = summary.torn_tail;
-    report.last_lsn = last_applied;
+    report.last_lsn = last_applied.unwrap_or(from.saturating_sub(1));
     Ok((engine, report))
+}
+
+/// Records decoded per hand-over to the replaying thread.
+const REPLAY_BATCH: usize = 1024;
+
+/// Decoded records on their way to the replaying thread, all from one segment.
+struct Batch {
+    path: PathBuf,
+    /// LSN, byte offset in the segment, entry.
+    entries: Vec<(u64, u64, ReplayEntry)>,
+}
+
+/// Replays the log from `from` into `engine`: this thread reads and decodes, another
+/// stores the images, in log order (batches through a bounded channel). Nothing on
+/// disk is changed. Returns what was read and the last LSN replayed.
+fn replay_log(
+    engine: &Engine,
+    wal_dir: &Path,
+    from: u64,
+    target: RecoveryTarget,
+) -> Result<(LogReadSummary, Option<u64>), RecoveryError> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
+    std::thread::scope(|scope| {
+        let applier = std::thread::Builder::new()
+            .name("stockd-replay".to_owned())
+            .spawn_scoped(scope, move || -> Result<Option<u64>, WalError> {
+                let mut last = None;
+                for batch in receiver {
+                    for (lsn, offset, entry) in batch.entries {
+                        engine.replay(entry).map_err(|error| WalError::Corrupt {
+                            path: batch.path.clone(),
+                            offset,
+                            reason: format!("record {lsn} does not replay: {error}"),
+                        })?;
+                        last = Some(lsn);
+                    }
+                }
+                Ok(last)
+            })
+            .map_err(WalError::io(wal_dir))?;
+        let mut batch = Batch { path: PathBuf::new(), entries: Vec::with_capacity(REPLAY_BATCH) };
+        let read = read_log(wal_dir, from, false, |lsn, payload, path, offset| {
+            if target.up_to_lsn.is_some_and(|limit| lsn > limit) {
+                return Ok(Visit::Stop);
+            }
+            let entry = decode_replay(payload).map_err(|error| WalError::Corrupt {
+                path: path.to_owned(),
+                offset,
+                reason: format!("record {lsn} does not decode: {error}"),
+            })?;
+            if let (Some(limit), ReplayEntry::Change { at, .. }) = (target.up_to_time, &entry) {
+                if *at > limit {
+                    return Ok(Visit::Stop);
+                }
+            }
+            if batch.entries.len() == REPLAY_BATCH || batch.path != path {
+                let full = std::mem::replace(
+                    &mut batch,
+                    Batch { path: path.to_owned(), entries: Vec::with_capacity(REPLAY_BATCH) },
+                );
+                if !full.entries.is_empty() && sender.send(full).is_err() {
+                    return Ok(Visit::Stop); // the replaying thread failed: its error is reported
+                }
+            }
+            batch.entries.push((lsn, offset, entry));
+            Ok(Visit::Continue)
+        });
+        if read.is_ok() && !batch.entries.is_empty() {
+            let _ = sender.send(batch);
+        }
+        drop(sender);
+        // The replaying thread is behind the reader: its error is the earlier record's.
+        let last = applier.join().expect("the replaying thread does not panic")?;
+        Ok((read?, last))
+    })
 }
 
 /// The newest snapshot that loads and suits the target, or an empty engine.

@@ -4,7 +4,7 @@
 //! segment file  wal-<first lsn, 20 digits>.log
 //!   header (32 bytes)
 //!     0  magic           8 bytes  "STOCKWAL"
-//!     8  format version  u32      1
+//!     8  format version  u32      2 (1: payloads were bincode-encoded entries)
 //!    12  reserved        u32      0
 //!    16  first lsn       u64      LSN of the first record in this segment
 //!    24  header crc      u32      CRC32C of bytes 0..24
@@ -13,13 +13,13 @@
 //!     0  length          u32      payload bytes (at most MAX_RECORD_PAYLOAD_BYTES)
 //!     4  crc             u32      CRC32C of bytes 8..16+length (lsn and payload)
 //!     8  lsn             u64      exactly one more than the previous record's
-//!    16  payload         length bytes, a codec-encoded `LogEntry`
+//!    16  payload         length bytes, a `LogEntry` laid out by `record.rs`
 //! ```
 
 use std::path::Path;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"STOCKWAL";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const SEGMENT_HEADER_BYTES: usize = 32;
 pub const RECORD_HEADER_BYTES: usize = 16;
 /// The largest record payload; bulk loads are split to stay under it.
@@ -35,21 +35,44 @@ pub fn segment_header(first_lsn: u64) -> [u8; SEGMENT_HEADER_BYTES] {
     header
 }
 
+/// Why a segment header does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Not a whole, valid header (a torn or damaged file).
+    Invalid(String),
+    /// A valid header of another format version.
+    Version(u32),
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::Invalid(reason) => f.write_str(reason),
+            HeaderError::Version(version) => {
+                write!(f, "segment format version {version}, this build reads {FORMAT_VERSION}")
+            }
+        }
+    }
+}
+
 /// The first LSN a segment header names, or why the header is not valid.
-pub fn parse_segment_header(bytes: &[u8]) -> Result<u64, String> {
+pub fn parse_segment_header(bytes: &[u8]) -> Result<u64, HeaderError> {
     if bytes.len() < SEGMENT_HEADER_BYTES {
-        return Err(format!("segment header is {} bytes, expected {SEGMENT_HEADER_BYTES}", bytes.len()));
+        return Err(HeaderError::Invalid(format!(
+            "segment header is {} bytes, expected {SEGMENT_HEADER_BYTES}",
+            bytes.len()
+        )));
     }
     if bytes[0..8] != SEGMENT_MAGIC {
-        return Err("not a stockd log segment (bad magic)".to_owned());
+        return Err(HeaderError::Invalid("not a stockd log segment (bad magic)".to_owned()));
     }
     let stored_crc = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes"));
     if crc32c::crc32c(&bytes[0..24]) != stored_crc {
-        return Err("segment header checksum mismatch".to_owned());
+        return Err(HeaderError::Invalid("segment header checksum mismatch".to_owned()));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
-        return Err(format!("segment format version {version}, this build reads {FORMAT_VERSION}"));
+        return Err(HeaderError::Version(version));
     }
     Ok(u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes")))
 }

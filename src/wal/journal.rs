@@ -1,8 +1,9 @@
 //! The log as the engine's [`Journal`]: each entry is encoded (outside the log's
-//! mutex, into a per-thread scratch buffer) and appended as one record.
+//! mutex, into a per-thread scratch buffer, in the layout of [`super::record`]) and
+//! appended as one record.
 
+use super::record::encode_entry;
 use super::Wal;
-use crate::codec;
 use crate::engine::{Journal, JournalEntry};
 use std::cell::RefCell;
 
@@ -18,7 +19,7 @@ impl Journal for Wal {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
-            codec::encode_into(entry, &mut scratch);
+            encode_entry(entry, &mut scratch);
             self.append(|buffer| buffer.extend_from_slice(&scratch));
             if scratch.capacity() > MAX_KEPT_SCRATCH_BYTES {
                 *scratch = Vec::with_capacity(4096);

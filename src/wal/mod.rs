@@ -5,15 +5,19 @@
 //! - [`writer`]: [`Wal`], the group-commit writer: appenders copy framed records into
 //!   one shared buffer; one thread writes the whole buffer with one `write` and one
 //!   `fdatasync`, then wakes every caller whose record became durable.
+//! - [`record`]: the payload of a record (fixed little-endian after-images).
 //! - [`reader`]: reading segments back, with torn-tail truncation and refusal of
 //!   any other damage.
 
 pub mod format;
 mod journal;
 pub mod reader;
+pub mod record;
 pub mod writer;
 
-pub use reader::{delete_segments_before, list_segments, read_log, LogReadSummary, SegmentInfo, TornTail, Visit};
+pub use reader::{
+    delete_segments_before, list_segments, read_log, repair_torn_tail, LogReadSummary, SegmentInfo, TornTail, Visit,
+};
 pub use writer::{sync_dir, DurableListener, Wal, WalConfig, WalStats};
 
 use std::fmt;
@@ -73,6 +77,8 @@ pub enum WalError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} at byte {offset}: {reason}")]
     Corrupt { path: PathBuf, offset: u64, reason: String },
+    #[error("{path}: log segment format version {found}, this build reads version {supported} only (recover it with the build that wrote it and take a snapshot)")]
+    UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
     #[error("the log is missing records {from}..{to}: a segment was deleted or lost")]
     MissingRecords { from: Lsn, to: Lsn },
     #[error("the log writer failed earlier and acknowledges nothing more: {0}")]

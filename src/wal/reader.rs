@@ -7,8 +7,8 @@
 //! reader never skips over records silently.
 
 use super::format::{
-    parse_record_header, parse_segment_file_name, parse_segment_header, record_crc, MAX_RECORD_PAYLOAD_BYTES,
-    RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    parse_record_header, parse_segment_file_name, parse_segment_header, record_crc, HeaderError, FORMAT_VERSION,
+    MAX_RECORD_PAYLOAD_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use super::{Lsn, WalError};
 use std::fs;
@@ -99,6 +99,13 @@ pub fn read_log(
         let first_lsn = match parse_segment_header(&bytes) {
             Ok(first_lsn) => first_lsn,
             // A crash while a new segment's header was being written: nothing in it.
+            Err(HeaderError::Version(found)) => {
+                return Err(WalError::UnsupportedVersion {
+                    path: segment.path.clone(),
+                    found,
+                    supported: FORMAT_VERSION,
+                })
+            }
             Err(reason) if is_last && bytes.len() <= SEGMENT_HEADER_BYTES => {
                 tracing::warn!(path = %segment.path.display(), %reason, "torn segment header");
                 if truncate_torn_tail {
@@ -108,7 +115,9 @@ pub fn read_log(
                 summary.torn_tail = Some(TornTail { path: segment.path.clone(), offset: 0, bytes_dropped });
                 break;
             }
-            Err(reason) => return Err(WalError::Corrupt { path: segment.path.clone(), offset: 0, reason }),
+            Err(reason) => {
+                return Err(WalError::Corrupt { path: segment.path.clone(), offset: 0, reason: reason.to_string() })
+            }
         };
         if first_lsn != segment.first_lsn {
             return Err(corrupt(&segment.path, 0, "header LSN differs from the file name"));
@@ -188,6 +197,16 @@ fn valid_record_follows(bytes: &[u8], damaged_at: usize, damaged_lsn: Lsn) -> bo
     })
 }
 
+/// Cuts off a torn tail that [`read_log`] found (and left) without truncating: the
+/// final record and what follows it, or a whole segment whose header is torn.
+pub fn repair_torn_tail(torn: &TornTail) -> Result<(), WalError> {
+    if torn.offset == 0 {
+        fs::remove_file(&torn.path).map_err(WalError::io(&torn.path))
+    } else {
+        truncate(&torn.path, torn.offset)
+    }
+}
+
 fn truncate(path: &Path, length: u64) -> Result<(), WalError> {
     let file = fs::OpenOptions::new().write(true).open(path).map_err(WalError::io(path))?;
     file.set_len(length).map_err(WalError::io(path))?;
@@ -196,4 +215,29 @@ fn truncate(path: &Path, length: u64) -> Result<(), WalError> {
 
 fn corrupt(path: &Path, offset: u64, reason: &str) -> WalError {
     WalError::Corrupt { path: path.to_owned(), offset, reason: reason.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wal::format::{segment_file_name, SEGMENT_MAGIC};
+
+    #[test]
+    fn a_segment_of_an_older_format_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = [0u8; SEGMENT_HEADER_BYTES];
+        header[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        header[8..12].copy_from_slice(&1u32.to_le_bytes());
+        header[16..24].copy_from_slice(&1u64.to_le_bytes());
+        let crc = crc32c::crc32c(&header[0..24]);
+        header[24..28].copy_from_slice(&crc.to_le_bytes());
+        let path = dir.path().join(segment_file_name(1));
+        fs::write(&path, header).unwrap();
+        let error = read_log(dir.path(), 1, true, |_, _, _, _| Ok(Visit::Continue)).unwrap_err();
+        assert!(
+            matches!(&error, WalError::UnsupportedVersion { found: 1, supported: FORMAT_VERSION, path: p } if *p == path),
+            "{error}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), header, "nothing is changed");
+    }
 }

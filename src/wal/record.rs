@@ -1,0 +1,637 @@
+//! The payload of a log record (segment format version 2): a fixed, little-endian
+//! layout for what replay reads (SKU names, position and reservation after-images),
+//! and the codec (`src/codec.rs`) only for what replay re-applies or skips (catalogue
+//! operations, and the cause of a change). ARCHITECTURE.md ("Log record payload")
+//! lays it out byte by byte.
+//!
+//! ```text
+//!   0  kind  u8   0 SkuInterned, 1 Catalogue, 2 Change
+//! SkuInterned:  sku u32, name (string)
+//! Catalogue:    the codec-encoded `Operation`
+//! Change:       at u64, positions u32 count, each a position image (below),
+//!               reservation u8 (0 none, 1 present, 2 forgotten) then a reservation
+//!               image (1) or its id (string, 2), then the codec-encoded cause
+//! string:       length u32, UTF-8 bytes
+//! option:       u8 0 (then u64 0) or 1 (then the u64): always 9 bytes
+//! position:     sku u32, location u32, on_hand, reserved, safety_stock, damaged,
+//!               quality_control, backorder_limit (u32 each), version u64,
+//!               incoming u32 count, each quantity u32, expected_at u64, reference (string)
+//! reservation:  id (string), state u8, created_at u64, expires_at (option),
+//!               first_expires_at u64, promise_by (option), forget_at (option),
+//!               requested u32 count, each sku u32, location u32, quantity u32,
+//!               lines u32 count, each sku u32, location u32, kind u8, quantity, held,
+//!               fulfilled, released, returned (u32 each),
+//!               applied_steps u32 count, each a string
+//! ```
+//!
+//! Replay ([`decode_replay`]) reads the fixed part straight from the slice and never
+//! touches the cause. The operator's tools decode a whole [`LogEntry`] with
+//! `codec::decode`: its `Deserialize` (below) reads the same bytes one `u8` at a time
+//! through a serde tuple, then the trailing operation or cause through the codec.
+
+use crate::engine::{HeldLine, RequestedLine, Reservation, ReservationState};
+use crate::engine::{JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, ReplayEntry};
+use crate::engine::{PositionImage, ReservationImage};
+use crate::model::{HoldKind, IncomingSupply, LocationId, Position, SkuId, Timestamp};
+use crate::{codec, Operation};
+use std::sync::Arc;
+
+const KIND_SKU_INTERNED: u8 = 0;
+const KIND_CATALOGUE: u8 = 1;
+const KIND_CHANGE: u8 = 2;
+const RESERVATION_NONE: u8 = 0;
+const RESERVATION_PRESENT: u8 = 1;
+const RESERVATION_FORGOTTEN: u8 = 2;
+
+/// The fixed bytes of a position image (without its incoming supply).
+const POSITION_IMAGE_BYTES: usize = 44;
+const REQUESTED_LINE_BYTES: usize = 12;
+const HELD_LINE_BYTES: usize = 29;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("the payload ends inside {0}")]
+    Truncated(&'static str),
+    #[error("unknown {what} tag {tag}")]
+    BadTag { what: &'static str, tag: u8 },
+    #[error("{0} is not UTF-8")]
+    NotUtf8(&'static str),
+    #[error("{0} trailing bytes after the record")]
+    TrailingBytes(usize),
+    #[error("{0}")]
+    Codec(String),
+}
+
+// ---------------------------------------------------------------- encoding
+
+/// Appends the payload of `entry` to `out`.
+pub fn encode_entry(entry: &JournalEntry<'_>, out: &mut Vec<u8>) {
+    match entry {
+        JournalEntry::SkuInterned { sku, name } => {
+            out.push(KIND_SKU_INTERNED);
+            put_u32(out, sku.0);
+            put_str(out, name);
+        }
+        JournalEntry::Catalogue { operation } => {
+            out.push(KIND_CATALOGUE);
+            codec::encode_into(*operation, out);
+        }
+        JournalEntry::Change { at, positions, reservation, cause } => {
+            out.push(KIND_CHANGE);
+            put_u64(out, at.0);
+            put_u32(out, len_u32(positions.len()));
+            for image in positions {
+                put_position(out, image);
+            }
+            match reservation {
+                None => out.push(RESERVATION_NONE),
+                Some(ReservationImage::Present(reservation)) => {
+                    out.push(RESERVATION_PRESENT);
+                    put_reservation(out, reservation);
+                }
+                Some(ReservationImage::Forgotten { id }) => {
+                    out.push(RESERVATION_FORGOTTEN);
+                    put_str(out, id);
+                }
+            }
+            codec::encode_into(cause, out);
+        }
+    }
+}
+
+fn put_position(out: &mut Vec<u8>, image: &PositionImage<'_>) {
+    let p = image.position;
+    let mut fixed = [0u8; POSITION_IMAGE_BYTES];
+    let words = [image.sku.0, image.location.0, p.on_hand, p.reserved, p.safety_stock, p.damaged, p.quality_control];
+    for (i, word) in words.iter().chain(std::iter::once(&p.backorder_limit)).enumerate() {
+        fixed[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    fixed[32..40].copy_from_slice(&p.version.to_le_bytes());
+    let incoming = p.incoming_lines();
+    fixed[40..44].copy_from_slice(&len_u32(incoming.len()).to_le_bytes());
+    out.extend_from_slice(&fixed);
+    for supply in incoming {
+        put_u32(out, supply.quantity);
+        put_u64(out, supply.expected_at.0);
+        put_str(out, &supply.reference);
+    }
+}
+
+fn put_reservation(out: &mut Vec<u8>, r: &Reservation) {
+    put_str(out, &r.id);
+    out.push(state_code(r.state));
+    put_u64(out, r.created_at.0);
+    put_option(out, r.expires_at);
+    put_u64(out, r.first_expires_at.0);
+    put_option(out, r.promise_by);
+    put_option(out, r.forget_at);
+    put_u32(out, len_u32(r.requested.len()));
+    for line in &r.requested {
+        put_u32(out, line.sku.0);
+        put_u32(out, line.location.0);
+        put_u32(out, line.quantity);
+    }
+    put_u32(out, len_u32(r.lines.len()));
+    for line in &r.lines {
+        put_u32(out, line.sku.0);
+        put_u32(out, line.location.0);
+        out.push(hold_kind_code(line.kind));
+        for word in [line.quantity, line.held, line.fulfilled, line.released, line.returned] {
+            put_u32(out, word);
+        }
+    }
+    put_u32(out, len_u32(r.applied_steps.len()));
+    for step in &r.applied_steps {
+        put_str(out, step);
+    }
+}
+
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).expect("a record's counts fit in u32 (records are at most 32 MiB)")
+}
+
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_u32(out, len_u32(text.len()));
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_option(out: &mut Vec<u8>, value: Option<Timestamp>) {
+    let mut bytes = [0u8; 9];
+    if let Some(at) = value {
+        bytes[0] = 1;
+        bytes[1..9].copy_from_slice(&at.0.to_le_bytes());
+    }
+    out.extend_from_slice(&bytes);
+}
+
+fn state_code(state: ReservationState) -> u8 {
+    match state {
+        ReservationState::Held => 0,
+        ReservationState::Committed => 1,
+        ReservationState::Fulfilled => 2,
+        ReservationState::Released => 3,
+        ReservationState::Expired => 4,
+    }
+}
+
+fn hold_kind_code(kind: HoldKind) -> u8 {
+    match kind {
+        HoldKind::InStock => 0,
+        HoldKind::PreOrder => 1,
+        HoldKind::Backorder => 2,
+    }
+}
+
+// ---------------------------------------------------------------- decoding
+
+/// Where the fixed part is read from: a slice (replay), or a serde sequence of
+/// `u8`s (the tools' `codec::decode::<LogEntry>`).
+trait Source {
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError>;
+    /// Hands the next `len` bytes to `f`.
+    fn with_bytes<T>(&mut self, len: usize, what: &'static str, f: impl FnOnce(&[u8]) -> T) -> Result<T, RecordError>;
+    /// An upper bound on the bytes left (bounds what a count may allocate).
+    fn remaining(&self) -> usize;
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, RecordError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, RecordError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, RecordError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+    fn option(&mut self, what: &'static str) -> Result<Option<Timestamp>, RecordError> {
+        let bytes: [u8; 9] = self.array(what)?;
+        let value = Timestamp(u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes")));
+        match bytes[0] {
+            0 => Ok(None),
+            1 => Ok(Some(value)),
+            tag => Err(RecordError::BadTag { what, tag }),
+        }
+    }
+    /// A count of items of at least `item_bytes` each, checked against what is left.
+    fn count(&mut self, item_bytes: usize, what: &'static str) -> Result<usize, RecordError> {
+        let count = self.u32(what)? as usize;
+        if count.saturating_mul(item_bytes) > self.remaining() {
+            return Err(RecordError::Truncated(what));
+        }
+        Ok(count)
+    }
+    fn string<T>(&mut self, what: &'static str, make: impl FnOnce(&str) -> T) -> Result<T, RecordError> {
+        let len = self.count(1, what)?;
+        self.with_bytes(len, what, |bytes| std::str::from_utf8(bytes).map(make))?
+            .map_err(|_| RecordError::NotUtf8(what))
+    }
+}
+
+struct SliceSource<'a> {
+    bytes: &'a [u8],
+}
+
+impl Source for SliceSource<'_> {
+    #[inline]
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or(RecordError::Truncated(what))?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+
+    fn with_bytes<T>(&mut self, len: usize, what: &'static str, f: impl FnOnce(&[u8]) -> T) -> Result<T, RecordError> {
+        let (head, rest) = self.bytes.split_at_checked(len).ok_or(RecordError::Truncated(what))?;
+        self.bytes = rest;
+        Ok(f(head))
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+struct SeqSource<'s, A> {
+    seq: &'s mut A,
+}
+
+impl<'de, A: serde::de::SeqAccess<'de>> SeqSource<'_, A> {
+    fn byte(&mut self, what: &'static str) -> Result<u8, RecordError> {
+        match self.seq.next_element::<u8>() {
+            Ok(Some(byte)) => Ok(byte),
+            Ok(None) => Err(RecordError::Truncated(what)),
+            Err(error) => Err(RecordError::Codec(error.to_string())),
+        }
+    }
+}
+
+impl<'de, A: serde::de::SeqAccess<'de>> Source for SeqSource<'_, A> {
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError> {
+        let mut bytes = [0u8; N];
+        for byte in &mut bytes {
+            *byte = self.byte(what)?;
+        }
+        Ok(bytes)
+    }
+
+    fn with_bytes<T>(&mut self, len: usize, what: &'static str, f: impl FnOnce(&[u8]) -> T) -> Result<T, RecordError> {
+        let mut bytes = Vec::with_capacity(len.min(4096));
+        for _ in 0..len {
+            bytes.push(self.byte(what)?);
+        }
+        Ok(f(&bytes))
+    }
+
+    fn remaining(&self) -> usize {
+        super::format::MAX_RECORD_PAYLOAD_BYTES
+    }
+}
+
+/// The fixed part of a payload: everything but a catalogue operation and a cause.
+enum Head {
+    SkuInterned { sku: SkuId, name: String },
+    Catalogue,
+    Change { at: Timestamp, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation> },
+}
+
+fn decode_head(source: &mut impl Source) -> Result<Head, RecordError> {
+    match source.u8("the record kind")? {
+        KIND_SKU_INTERNED => {
+            let sku = SkuId(source.u32("a SKU id")?);
+            let name = source.string("a SKU name", str::to_owned)?;
+            Ok(Head::SkuInterned { sku, name })
+        }
+        KIND_CATALOGUE => Ok(Head::Catalogue),
+        KIND_CHANGE => {
+            let at = Timestamp(source.u64("the change time")?);
+            let count = source.count(POSITION_IMAGE_BYTES, "the position images")?;
+            let mut positions = Vec::with_capacity(count);
+            for _ in 0..count {
+                positions.push(position(source)?);
+            }
+            let reservation = match source.u8("the reservation tag")? {
+                RESERVATION_NONE => None,
+                RESERVATION_PRESENT => Some(LoggedReservation::Present(reservation(source)?)),
+                RESERVATION_FORGOTTEN => {
+                    Some(LoggedReservation::Forgotten { id: source.string("a reservation id", str::to_owned)? })
+                }
+                tag => return Err(RecordError::BadTag { what: "reservation image", tag }),
+            };
+            Ok(Head::Change { at, positions, reservation })
+        }
+        tag => Err(RecordError::BadTag { what: "record kind", tag }),
+    }
+}
+
+#[inline]
+fn position(source: &mut impl Source) -> Result<LoggedPosition, RecordError> {
+    let fixed: [u8; POSITION_IMAGE_BYTES] = source.array("a position image")?;
+    let word = |i: usize| u32::from_le_bytes(fixed[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+    let incoming_count = word(10) as usize;
+    let incoming = if incoming_count == 0 {
+        None
+    } else {
+        if incoming_count.saturating_mul(16) > source.remaining() {
+            return Err(RecordError::Truncated("incoming supply"));
+        }
+        let mut lines = Vec::with_capacity(incoming_count);
+        for _ in 0..incoming_count {
+            let quantity = source.u32("incoming supply")?;
+            let expected_at = Timestamp(source.u64("incoming supply")?);
+            let reference = source.string("a supply reference", |s| Box::<str>::from(s))?;
+            lines.push(IncomingSupply { reference, quantity, expected_at });
+        }
+        Some(Box::new(lines))
+    };
+    Ok(LoggedPosition {
+        sku: SkuId(word(0)),
+        location: LocationId(word(1)),
+        position: Position {
+            on_hand: word(2),
+            reserved: word(3),
+            safety_stock: word(4),
+            damaged: word(5),
+            quality_control: word(6),
+            backorder_limit: word(7),
+            version: u64::from_le_bytes(fixed[32..40].try_into().expect("8 bytes")),
+            incoming,
+        },
+    })
+}
+
+fn reservation(source: &mut impl Source) -> Result<Reservation, RecordError> {
+    let id = source.string("a reservation id", |s| Arc::<str>::from(s))?;
+    let state = match source.u8("a reservation state")? {
+        0 => ReservationState::Held,
+        1 => ReservationState::Committed,
+        2 => ReservationState::Fulfilled,
+        3 => ReservationState::Released,
+        4 => ReservationState::Expired,
+        tag => return Err(RecordError::BadTag { what: "reservation state", tag }),
+    };
+    let created_at = Timestamp(source.u64("a reservation")?);
+    let expires_at = source.option("expires_at")?;
+    let first_expires_at = Timestamp(source.u64("a reservation")?);
+    let promise_by = source.option("promise_by")?;
+    let forget_at = source.option("forget_at")?;
+    let count = source.count(REQUESTED_LINE_BYTES, "requested lines")?;
+    let mut requested = Vec::with_capacity(count);
+    for _ in 0..count {
+        let bytes: [u8; REQUESTED_LINE_BYTES] = source.array("a requested line")?;
+        let word = |i: usize| u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+        requested.push(RequestedLine { sku: SkuId(word(0)), location: LocationId(word(1)), quantity: word(2) });
+    }
+    let count = source.count(HELD_LINE_BYTES, "held lines")?;
+    let mut lines = Vec::with_capacity(count);
+    for _ in 0..count {
+        let bytes: [u8; HELD_LINE_BYTES] = source.array("a held line")?;
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let kind = match bytes[8] {
+            0 => HoldKind::InStock,
+            1 => HoldKind::PreOrder,
+            2 => HoldKind::Backorder,
+            tag => return Err(RecordError::BadTag { what: "hold kind", tag }),
+        };
+        lines.push(HeldLine {
+            sku: SkuId(word(0)),
+            location: LocationId(word(4)),
+            kind,
+            quantity: word(9),
+            held: word(13),
+            fulfilled: word(17),
+            released: word(21),
+            returned: word(25),
+        });
+    }
+    let count = source.count(4, "applied steps")?;
+    let mut applied_steps = Vec::with_capacity(count);
+    for _ in 0..count {
+        applied_steps.push(source.string("an applied step", |s| Box::<str>::from(s))?);
+    }
+    Ok(Reservation {
+        id,
+        state,
+        created_at,
+        expires_at,
+        first_expires_at,
+        promise_by,
+        requested,
+        lines,
+        forget_at,
+        applied_steps,
+    })
+}
+
+/// What replay needs of a payload; a change's cause is not decoded.
+pub fn decode_replay(payload: &[u8]) -> Result<ReplayEntry, RecordError> {
+    let mut source = SliceSource { bytes: payload };
+    match decode_head(&mut source)? {
+        Head::SkuInterned { sku, name } => {
+            trailing(&source)?;
+            Ok(ReplayEntry::SkuInterned { sku, name })
+        }
+        Head::Catalogue => Ok(ReplayEntry::Catalogue { operation: codec_decode(source.bytes)? }),
+        Head::Change { at, positions, reservation } => Ok(ReplayEntry::Change { at, positions, reservation }),
+    }
+}
+
+/// The whole entry, cause included (what `codec::decode::<LogEntry>` also gives).
+pub fn decode_entry(payload: &[u8]) -> Result<LogEntry, RecordError> {
+    let mut source = SliceSource { bytes: payload };
+    match decode_head(&mut source)? {
+        Head::SkuInterned { sku, name } => {
+            trailing(&source)?;
+            Ok(LogEntry::SkuInterned { sku, name })
+        }
+        Head::Catalogue => Ok(LogEntry::Catalogue { operation: codec_decode(source.bytes)? }),
+        Head::Change { at, positions, reservation } => {
+            Ok(LogEntry::Change { at, positions, reservation, cause: codec_decode(source.bytes)? })
+        }
+    }
+}
+
+fn trailing(source: &SliceSource<'_>) -> Result<(), RecordError> {
+    match source.bytes.len() {
+        0 => Ok(()),
+        extra => Err(RecordError::TrailingBytes(extra)),
+    }
+}
+
+fn codec_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
+    codec::decode(bytes).map_err(|error| RecordError::Codec(error.to_string()))
+}
+
+impl<'de> serde::Deserialize<'de> for LogEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LogEntry, D::Error> {
+        deserializer.deserialize_tuple(super::format::MAX_RECORD_PAYLOAD_BYTES, EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+    type Value = LogEntry;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a stockd log record payload")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LogEntry, A::Error> {
+        use serde::de::Error;
+        let head = decode_head(&mut SeqSource { seq: &mut seq }).map_err(A::Error::custom)?;
+        let missing = || A::Error::custom(RecordError::Truncated("the codec-encoded tail"));
+        Ok(match head {
+            Head::SkuInterned { sku, name } => LogEntry::SkuInterned { sku, name },
+            Head::Catalogue => LogEntry::Catalogue { operation: seq.next_element::<Operation>()?.ok_or_else(missing)? },
+            Head::Change { at, positions, reservation } => LogEntry::Change {
+                at,
+                positions,
+                reservation,
+                cause: seq.next_element::<LoggedCause>()?.ok_or_else(missing)?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Cause, ReserveLine, ReserveRequest};
+
+    fn reservation() -> Reservation {
+        Reservation {
+            id: Arc::from("order-1"),
+            state: ReservationState::Committed,
+            created_at: Timestamp(5),
+            expires_at: None,
+            first_expires_at: Timestamp(65),
+            promise_by: Some(Timestamp(99)),
+            requested: vec![RequestedLine { sku: SkuId(3), location: LocationId(1), quantity: 2 }],
+            lines: vec![HeldLine {
+                sku: SkuId(4),
+                location: LocationId(2),
+                kind: HoldKind::PreOrder,
+                quantity: 2,
+                held: 1,
+                fulfilled: 1,
+                released: 0,
+                returned: 7,
+            }],
+            forget_at: Some(Timestamp(1_000)),
+            applied_steps: vec![Box::from("step-a"), Box::from("step-b")],
+        }
+    }
+
+    fn position() -> Position {
+        Position {
+            on_hand: 10,
+            reserved: 2,
+            safety_stock: 1,
+            damaged: 3,
+            quality_control: 4,
+            backorder_limit: 5,
+            version: u64::MAX - 1,
+            incoming: Some(Box::new(vec![IncomingSupply {
+                reference: Box::from("PO-7"),
+                quantity: 9,
+                expected_at: Timestamp(77),
+            }])),
+        }
+    }
+
+    fn encode(entry: &JournalEntry<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_entry(entry, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_both_decoders() {
+        let (reservation, position, plain) = (reservation(), position(), Position::default());
+        let operation = Operation::Reserve(ReserveRequest {
+            id: "order-1".to_owned(),
+            lines: vec![ReserveLine { sku: "SKU-1".to_owned(), location: "WH-1".to_owned(), quantity: 2 }],
+            ttl_ms: 60_000,
+            promise_by: None,
+        });
+        let entries = [
+            JournalEntry::SkuInterned { sku: SkuId(7), name: "SKU-ü" },
+            JournalEntry::Catalogue { operation: &operation },
+            JournalEntry::Change {
+                at: Timestamp(42),
+                positions: vec![
+                    PositionImage { sku: SkuId(1), location: LocationId(2), position: &position },
+                    PositionImage { sku: SkuId(3), location: LocationId(0), position: &plain },
+                ],
+                reservation: Some(ReservationImage::Present(&reservation)),
+                cause: Cause::Operation(&operation),
+            },
+            JournalEntry::Change {
+                at: Timestamp(43),
+                positions: vec![],
+                reservation: Some(ReservationImage::Forgotten { id: "order-1" }),
+                cause: Cause::Forgotten { id: "order-1" },
+            },
+            JournalEntry::Change {
+                at: Timestamp(44),
+                positions: vec![],
+                reservation: None,
+                cause: Cause::BulkLoadPart { rows: 3 },
+            },
+        ];
+        for entry in &entries {
+            let payload = encode(entry);
+            let whole = decode_entry(&payload).unwrap();
+            assert_eq!(codec::decode::<LogEntry>(&payload).unwrap(), whole, "{entry:?}");
+            assert_eq!(decode_replay(&payload).unwrap(), ReplayEntry::from(whole.clone()));
+            match (entry, whole) {
+                (JournalEntry::SkuInterned { name, .. }, LogEntry::SkuInterned { name: decoded, .. }) => {
+                    assert_eq!(*name, decoded)
+                }
+                (JournalEntry::Catalogue { .. }, LogEntry::Catalogue { operation: decoded }) => {
+                    assert_eq!(decoded, operation)
+                }
+                (
+                    JournalEntry::Change { at, positions, .. },
+                    LogEntry::Change { at: t, positions: p, reservation: r, .. },
+                ) => {
+                    assert_eq!(*at, t);
+                    let expected: Vec<_> = positions.iter().map(|i| (i.sku, i.location, i.position.clone())).collect();
+                    let decoded: Vec<_> = p.into_iter().map(|i| (i.sku, i.location, i.position)).collect();
+                    assert_eq!(expected, decoded);
+                    if t == Timestamp(42) {
+                        assert_eq!(r, Some(LoggedReservation::Present(reservation.clone())));
+                    }
+                }
+                (entry, decoded) => panic!("{entry:?} decoded as {decoded:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_payloads_are_errors_not_panics() {
+        let (reservation, position) = (reservation(), position());
+        let payload = encode(&JournalEntry::Change {
+            at: Timestamp(1),
+            positions: vec![PositionImage { sku: SkuId(1), location: LocationId(2), position: &position }],
+            reservation: Some(ReservationImage::Present(&reservation)),
+            cause: Cause::Expired { id: "order-1" },
+        });
+        for cut in 0..payload.len() {
+            assert!(decode_entry(&payload[..cut]).is_err(), "cut at {cut}");
+            assert!(codec::decode::<LogEntry>(&payload[..cut]).is_err(), "cut at {cut}");
+        }
+        assert_eq!(decode_replay(&[9]).unwrap_err(), RecordError::BadTag { what: "record kind", tag: 9 });
+        let mut interned = encode(&JournalEntry::SkuInterned { sku: SkuId(0), name: "A" });
+        interned.push(0);
+        assert_eq!(decode_replay(&interned).unwrap_err(), RecordError::TrailingBytes(1));
+        let huge_count = [KIND_CHANGE, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255];
+        assert!(decode_replay(&huge_count).is_err());
+    }
+}

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use stockd::codec;
 use stockd::engine::{EngineImage, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PartialStep};
 use stockd::model::{LocationId, SkuId};
 use stockd::snapshot::format::load_image;
@@ -200,7 +199,7 @@ fn scan_log(
     let spinner = progress::streaming_spinner("reading the log");
     let mut failure = None;
     let summary = read_log(&dirs.config().wal_dir(), scan.scan_from, false, |lsn, payload, path, offset| {
-        let entry: LogEntry = codec::decode(payload).map_err(|error| WalError::Corrupt {
+        let entry: LogEntry = stockd::wal::record::decode_entry(payload).map_err(|error| WalError::Corrupt {
             path: path.to_owned(),
             offset,
             reason: format!("record {lsn} does not decode: {error}"),

@@ -324,3 +324,19 @@ fn requests_beyond_the_in_flight_limit_are_answered_overloaded_and_do_not_run() 
         engine.availability("SKU-1", &AvailabilityScope::Location("DC-1".into()), Availability::ToSell).unwrap();
     assert_eq!(available, 10 - applied);
 }
+
+#[test]
+fn an_authenticated_connection_outlives_the_handshake_timeout() {
+    // Regression: the deadline, armed before Hello, used to close authenticated
+    // connections that sat waiting for their next stream.
+    let server = seeded_server(|config| config.limits.handshake_timeout_ms = 300);
+    runtime().block_on(async {
+        let connection = raw_connection(&server).await;
+        let mut stream = RawStream::open(&connection).await;
+        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+        stream.send_request(2, ping()).await;
+        assert_eq!(stream.next().await.expect("still open").request_id, 2);
+        assert!(connection.close_reason().is_none());
+    });
+}

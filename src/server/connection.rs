@@ -83,6 +83,7 @@ pub(super) async fn serve_connection(shared: Arc<ServerShared>, incoming: quinn:
     let mut streams = JoinSet::new();
     let handshake_deadline = tokio::time::sleep(Duration::from_millis(shared.config.limits.handshake_timeout_ms));
     tokio::pin!(handshake_deadline);
+    let mut handshake_checked = false;
     let mut shutdown = shared.shutdown.clone();
     let reason = loop {
         tokio::select! {
@@ -93,8 +94,13 @@ pub(super) async fn serve_connection(shared: Arc<ServerShared>, incoming: quinn:
                 Err(error) => break error.to_string(),
             },
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
-            _ = &mut handshake_deadline, if state.role().is_none() => {
-                state.close(close::UNAUTHENTICATED, "no Hello within the handshake timeout");
+            // A guard is read when an iteration starts, and this loop may wait in
+            // `accept_bi` across the Hello: look at the role again when it fires.
+            _ = &mut handshake_deadline, if !handshake_checked => {
+                handshake_checked = true;
+                if state.role().is_none() {
+                    state.close(close::UNAUTHENTICATED, "no Hello within the handshake timeout");
+                }
             }
             _ = super::stopping(&mut shutdown) => {
                 // Streams stop reading and answer what they have in flight.

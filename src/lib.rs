@@ -17,8 +17,11 @@
 //! - [`snapshot`]: rkyv snapshot files: format, writing, validated loading, retention.
 //! - [`storage`]: `DurableEngine` (engine + log + snapshots) and recovery.
 //! - [`protocol`]: the wire protocol (messages, frames, error codes), no networking.
-//! - [`demo`]: a generated demo catalogue and a scripted scenario, used by the
-//!   `stockd` binary until the network front end exists.
+//! - [`server`]: `stockd serve`: the QUIC endpoint on one network thread, its
+//!   configuration, tokens, limits, metrics and admin HTTP listener.
+//! - [`tls`]: certificates (generated or the operator's) and fingerprint pinning.
+//! - [`client`]: the async Rust client: one connection, pipelined calls, safe retries.
+//! - [`demo`]: a generated demo catalogue and a scripted scenario (`stockd demo`).
 //! - [`tools`]: helpers shared by the command-line binaries (`stockd`'s tools and
 //!   `stockctl`): positions CSV, text tables, time formatting.
 //!

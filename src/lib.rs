@@ -39,7 +39,6 @@ pub mod server;
 pub mod snapshot;
 pub mod storage;
 pub mod tls;
-/// Helpers shared by the command-line binaries: positions CSV, text tables, time formatting.
 pub mod tools;
 pub mod wal;
 

@@ -1,5 +1,5 @@
 //! Runs calls against the durable engine and builds their replies. No networking:
-//! the stream loop ([`super::stream`]) decides when a reply may be sent (after its
+//! the stream loop (`super::stream`) decides when a reply may be sent (after its
 //! log position is durable) and where a call runs (inline on the network thread, or
 //! on a worker thread for the heavy ones).
 

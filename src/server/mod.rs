@@ -2,9 +2,9 @@
 //!
 //! - [`config`]: [`ServerConfig`] (TOML file, environment, flags) and its validation.
 //! - [`auth`]: bearer tokens, stored hashed; the generated admin token.
-//! - [`connection`]: one QUIC connection: connection limit, handshake deadline, role,
+//! - `connection`: one QUIC connection: connection limit, handshake deadline, role,
 //!   in-flight count, a task per stream, draining at shutdown.
-//! - [`stream`]: one stream: frames in, requests run, responses out once durable.
+//! - `stream`: one stream: frames in, requests run, responses out once durable.
 //! - [`dispatch`]: runs calls against the engine (no networking).
 //! - [`metrics`] and [`admin_http`]: Prometheus metrics, `/healthz`, `/readyz`.
 //!

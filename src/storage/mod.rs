@@ -1,4 +1,4 @@
-//! The durable engine: an [`Engine`] with its write-ahead log and snapshots.
+//! The durable engine: an [`crate::Engine`] with its write-ahead log and snapshots.
 //!
 //! - [`recovery`]: start = newest valid snapshot + replay of the log after it
 //!   (optionally only up to an LSN or a time, for point-in-time restores).

@@ -71,8 +71,8 @@ pub enum ReservationImage<'a> {
     Forgotten { id: &'a str },
 }
 
-/// The owned mirror of [`JournalEntry`], decoded from the log (its `Deserialize`
-/// is in `wal::record`, next to the record layout).
+/// The owned mirror of [`JournalEntry`], decoded from the log by
+/// `wal::record::decode_entry`, next to the record layout.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LogEntry {
     SkuInterned { sku: SkuId, name: String },

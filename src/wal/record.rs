@@ -26,14 +26,14 @@
 //!
 //! Replay ([`decode_replay`]) reads the fixed part straight from the slice and never
 //! touches the cause. The operator's tools decode a whole [`LogEntry`] with
-//! `codec::decode`: its `Deserialize` (below) reads the same bytes one `u8` at a time
-//! through a serde tuple, then the trailing operation or cause through the codec.
+//! [`decode_entry`] (the fixed part the same way, then the trailing operation or cause
+//! through the codec).
 
+use crate::codec;
 use crate::engine::{HeldLine, RequestedLine, Reservation, ReservationState};
-use crate::engine::{JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, ReplayEntry};
+use crate::engine::{JournalEntry, LogEntry, LoggedPosition, LoggedReservation, ReplayEntry};
 use crate::engine::{PositionImage, ReservationImage};
 use crate::model::{HoldKind, IncomingSupply, LocationId, Position, SkuId, Timestamp};
-use crate::{codec, Operation};
 use std::sync::Arc;
 
 const KIND_SKU_INTERNED: u8 = 0;
@@ -192,8 +192,7 @@ fn hold_kind_code(kind: HoldKind) -> u8 {
 
 // ---------------------------------------------------------------- decoding
 
-/// Where the fixed part is read from: a slice (replay), or a serde sequence of
-/// `u8`s (the tools' `codec::decode::<LogEntry>`).
+/// Where the fixed part is read from (a slice of the payload).
 trait Source {
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError>;
     /// Hands the next `len` bytes to `f`.
@@ -254,42 +253,6 @@ impl Source for SliceSource<'_> {
 
     fn remaining(&self) -> usize {
         self.bytes.len()
-    }
-}
-
-struct SeqSource<'s, A> {
-    seq: &'s mut A,
-}
-
-impl<'de, A: serde::de::SeqAccess<'de>> SeqSource<'_, A> {
-    fn byte(&mut self, what: &'static str) -> Result<u8, RecordError> {
-        match self.seq.next_element::<u8>() {
-            Ok(Some(byte)) => Ok(byte),
-            Ok(None) => Err(RecordError::Truncated(what)),
-            Err(error) => Err(RecordError::Codec(error.to_string())),
-        }
-    }
-}
-
-impl<'de, A: serde::de::SeqAccess<'de>> Source for SeqSource<'_, A> {
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError> {
-        let mut bytes = [0u8; N];
-        for byte in &mut bytes {
-            *byte = self.byte(what)?;
-        }
-        Ok(bytes)
-    }
-
-    fn with_bytes<T>(&mut self, len: usize, what: &'static str, f: impl FnOnce(&[u8]) -> T) -> Result<T, RecordError> {
-        let mut bytes = Vec::with_capacity(len.min(4096));
-        for _ in 0..len {
-            bytes.push(self.byte(what)?);
-        }
-        Ok(f(&bytes))
-    }
-
-    fn remaining(&self) -> usize {
-        super::format::MAX_RECORD_PAYLOAD_BYTES
     }
 }
 
@@ -441,7 +404,7 @@ pub fn decode_replay(payload: &[u8]) -> Result<ReplayEntry, RecordError> {
     }
 }
 
-/// The whole entry, cause included (what `codec::decode::<LogEntry>` also gives).
+/// The whole entry, cause included (what the operator's tools show).
 pub fn decode_entry(payload: &[u8]) -> Result<LogEntry, RecordError> {
     let mut source = SliceSource { bytes: payload };
     match decode_head(&mut source)? {
@@ -467,42 +430,11 @@ fn codec_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Recor
     codec::decode(bytes).map_err(|error| RecordError::Codec(error.to_string()))
 }
 
-impl<'de> serde::Deserialize<'de> for LogEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<LogEntry, D::Error> {
-        deserializer.deserialize_tuple(super::format::MAX_RECORD_PAYLOAD_BYTES, EntryVisitor)
-    }
-}
-
-struct EntryVisitor;
-
-impl<'de> serde::de::Visitor<'de> for EntryVisitor {
-    type Value = LogEntry;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a stockd log record payload")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LogEntry, A::Error> {
-        use serde::de::Error;
-        let head = decode_head(&mut SeqSource { seq: &mut seq }).map_err(A::Error::custom)?;
-        let missing = || A::Error::custom(RecordError::Truncated("the codec-encoded tail"));
-        Ok(match head {
-            Head::SkuInterned { sku, name } => LogEntry::SkuInterned { sku, name },
-            Head::Catalogue => LogEntry::Catalogue { operation: seq.next_element::<Operation>()?.ok_or_else(missing)? },
-            Head::Change { at, positions, reservation } => LogEntry::Change {
-                at,
-                positions,
-                reservation,
-                cause: seq.next_element::<LoggedCause>()?.ok_or_else(missing)?,
-            },
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::{Cause, ReserveLine, ReserveRequest};
+    use crate::Operation;
 
     fn reservation() -> Reservation {
         Reservation {
@@ -588,7 +520,6 @@ mod tests {
         for entry in &entries {
             let payload = encode(entry);
             let whole = decode_entry(&payload).unwrap();
-            assert_eq!(codec::decode::<LogEntry>(&payload).unwrap(), whole, "{entry:?}");
             assert_eq!(decode_replay(&payload).unwrap(), ReplayEntry::from(whole.clone()));
             match (entry, whole) {
                 (JournalEntry::SkuInterned { name, .. }, LogEntry::SkuInterned { name: decoded, .. }) => {
@@ -625,7 +556,6 @@ mod tests {
         });
         for cut in 0..payload.len() {
             assert!(decode_entry(&payload[..cut]).is_err(), "cut at {cut}");
-            assert!(codec::decode::<LogEntry>(&payload[..cut]).is_err(), "cut at {cut}");
         }
         assert_eq!(decode_replay(&[9]).unwrap_err(), RecordError::BadTag { what: "record kind", tag: 9 });
         let mut interned = encode(&JournalEntry::SkuInterned { sku: SkuId(0), name: "A" });

@@ -69,6 +69,7 @@ mod calls;
 mod config;
 mod connection;
 mod error;
+mod pipeline;
 mod retry;
 
 #[cfg(test)]
@@ -77,8 +78,8 @@ mod test_double;
 mod tests;
 
 pub use config::ClientConfig;
-pub use connection::Pipeline;
 pub use error::ClientError;
+pub use pipeline::Pipeline;
 pub use retry::{is_call_safe_to_retry, is_request_safe_to_retry, is_safe_to_retry};
 
 use crate::protocol::{Call, Limits, Reply, Request, Response, Role};

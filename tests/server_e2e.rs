@@ -390,3 +390,27 @@ fn durability_modes_acknowledge_through_the_network() {
         assert_eq!(position.reserved, 50, "mode {mode}: every acknowledged reserve is back after a graceful restart");
     }
 }
+
+#[test]
+fn an_operators_certificate_is_served_and_trusted_by_ca() {
+    // The operator's PEM files (made here by the generator, as any CA-issued pair would be).
+    let pki = tempfile::tempdir().unwrap();
+    stockd::tls::load_or_generate(pki.path(), &[]).unwrap();
+    let cert = pki.path().join(stockd::tls::CERT_FILE);
+    let key = pki.path().join(stockd::tls::KEY_FILE);
+    let server = TestServer::start(|config| {
+        config.tls.cert = Some(cert.clone());
+        config.tls.key = Some(key.clone());
+    });
+    assert!(!server.config.data_dir.join("tls").exists(), "no certificate generated when the operator gives one");
+    runtime().block_on(async {
+        let mut config = server.client_config(READ_TOKEN);
+        config.trust = stockd::tls::Trust::CaFile(cert.clone());
+        let client = Client::connect(config).await.expect("CA trust with the operator's certificate");
+        assert!(client.ping().await.is_ok());
+        let mut wrong = server.client_config(READ_TOKEN);
+        wrong.server_name = "not-the-name-on-the-certificate".into();
+        wrong.trust = stockd::tls::Trust::CaFile(cert.clone());
+        assert!(Client::connect(wrong).await.is_err(), "the name is checked under CA trust");
+    });
+}

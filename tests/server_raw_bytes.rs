@@ -52,9 +52,7 @@ fn support_location(name: &str) -> stockd::model::LocationSpec {
 
 /// Another client, on its own connection, is still served.
 async fn still_serves_others(server: &TestServer) {
-    let connection = raw_connection(server).await;
-    let mut stream = RawStream::open(&connection).await;
-    assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+    let (_connection, mut stream) = authenticated(server, READ_TOKEN).await;
     stream.send_request(2, ping()).await;
     let answer = stream.next().await.unwrap();
     assert_eq!(answer.request_id, 2);
@@ -66,9 +64,7 @@ fn garbage_and_unknown_variants_get_bad_frame_and_the_stream_reads_on() {
     let server = seeded_server(|_| {});
     let before = server.digest();
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(ADMIN_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, ADMIN_TOKEN).await;
         // A readable request id (7), then an enum tag no version defines.
         stream.send_bytes(&[3, 0, 0, 0, 7, 0xFB, 0xFF]).await;
         let answer = stream.next().await.unwrap();
@@ -103,9 +99,7 @@ fn an_oversized_length_is_refused_on_sight_and_closes_the_connection() {
     let server = seeded_server(|config| config.limits.max_frame_bytes = 64 * 1024);
     let before = server.digest();
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(ADMIN_TOKEN).await.response, Response::Welcome { .. }));
+        let (connection, mut stream) = authenticated(&server, ADMIN_TOKEN).await;
         // Claims 4 GiB; only the 4 length bytes are sent.
         stream.send_bytes(&u32::MAX.to_le_bytes()).await;
         let answer = stream.next().await.expect("a typed answer before the close");
@@ -121,9 +115,7 @@ fn a_stream_ending_inside_a_frame_closes_the_connection_and_runs_nothing() {
     let server = seeded_server(|_| {});
     let before = server.digest();
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(ADMIN_TOKEN).await.response, Response::Welcome { .. }));
+        let (connection, mut stream) = authenticated(&server, ADMIN_TOKEN).await;
         let write = Request::Call(Call::Apply(Operation::Adjust {
             sku: "SKU-1".into(),
             location: "DC-1".into(),
@@ -171,9 +163,7 @@ fn nothing_runs_before_hello_and_bad_handshakes_close_the_connection() {
         assert_eq!(closed_with(&connection).await, Some(u64::from(close::UNSUPPORTED_VERSION)));
 
         // A second Hello on an authenticated connection changes nothing.
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, READ_TOKEN).await;
         let again = stream.hello(ADMIN_TOKEN).await;
         assert_eq!(error_code(&again.response), Some(ErrorCode::BadFrame));
         stream.send_request(3, Request::Call(Call::Stats)).await;
@@ -196,9 +186,7 @@ fn a_silent_connection_is_closed_at_the_handshake_timeout() {
 fn an_idle_connection_is_dropped_at_the_idle_timeout() {
     let server = seeded_server(|config| config.limits.idle_timeout_ms = 300);
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        let (connection, _stream) = authenticated(&server, READ_TOKEN).await;
         let error = tokio::time::timeout(PATIENCE, connection.closed()).await.expect("dropped in time");
         assert!(matches!(error, quinn::ConnectionError::TimedOut), "{error:?}");
     });
@@ -226,9 +214,7 @@ fn a_role_too_low_for_any_call_refuses_the_whole_batch() {
     let server = seeded_server(|_| {});
     let before = server.digest();
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(RESERVE_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, RESERVE_TOKEN).await;
         let reserve = Call::Apply(Operation::Reserve(stockd::engine::ReserveRequest {
             id: "cart-1".into(),
             lines: vec![stockd::engine::ReserveLine { sku: "SKU-1".into(), location: "DC-1".into(), quantity: 1 }],
@@ -244,9 +230,7 @@ fn a_role_too_low_for_any_call_refuses_the_whole_batch() {
         stream.send_request(2, Request::Batch(vec![reserve, adjust])).await;
         assert_eq!(error_code(&stream.next().await.unwrap().response), Some(ErrorCode::Forbidden));
         // A read token may not reserve.
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, READ_TOKEN).await;
         let reserve = Call::Apply(Operation::Commit { id: "cart-1".into() });
         stream.send_request(2, Request::Call(reserve)).await;
         assert_eq!(error_code(&stream.next().await.unwrap().response), Some(ErrorCode::Forbidden));
@@ -258,9 +242,7 @@ fn a_role_too_low_for_any_call_refuses_the_whole_batch() {
 fn batches_over_the_configured_limit_are_refused_whole() {
     let server = seeded_server(|config| config.limits.max_batch_calls = 4);
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, READ_TOKEN).await;
         stream.send_request(2, Request::Batch(vec![Call::Ping; 5])).await;
         assert_eq!(error_code(&stream.next().await.unwrap().response), Some(ErrorCode::LimitExceeded));
         stream.send_request(3, Request::Batch(vec![Call::Ping; 4])).await;
@@ -278,9 +260,7 @@ fn requests_beyond_the_in_flight_limit_are_answered_overloaded_and_do_not_run() 
     let server = seeded_server(|config| config.limits.max_in_flight = 4);
     let requests = 200u64;
     let (applied, overloaded) = runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(RESERVE_TOKEN).await.response, Response::Welcome { .. }));
+        let (_connection, mut stream) = authenticated(&server, RESERVE_TOKEN).await;
         // Every reserve in one write: the server decodes them in one go, while the
         // first ones still wait for their fsync.
         let mut bytes = Vec::new();
@@ -331,9 +311,7 @@ fn an_authenticated_connection_outlives_the_handshake_timeout() {
     // connections that sat waiting for their next stream.
     let server = seeded_server(|config| config.limits.handshake_timeout_ms = 300);
     runtime().block_on(async {
-        let connection = raw_connection(&server).await;
-        let mut stream = RawStream::open(&connection).await;
-        assert!(matches!(stream.hello(READ_TOKEN).await.response, Response::Welcome { .. }));
+        let (connection, mut stream) = authenticated(&server, READ_TOKEN).await;
         tokio::time::sleep(std::time::Duration::from_millis(900)).await;
         stream.send_request(2, ping()).await;
         assert_eq!(stream.next().await.expect("still open").request_id, 2);

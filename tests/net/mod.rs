@@ -96,6 +96,15 @@ pub async fn raw_connection(server: &TestServer) -> quinn::Connection {
     tokio::time::timeout(PATIENCE, connecting).await.expect("connects in time").expect("QUIC handshake")
 }
 
+/// A raw connection and stream that said `Hello` with `token` and got `Welcome`.
+pub async fn authenticated(server: &TestServer, token: &str) -> (quinn::Connection, RawStream) {
+    let connection = raw_connection(server).await;
+    let mut stream = RawStream::open(&connection).await;
+    let answer = stream.hello(token).await;
+    assert!(matches!(answer.response, stockd::protocol::Response::Welcome { .. }), "Hello was refused: {answer:?}");
+    (connection, stream)
+}
+
 /// One raw bidirectional stream with its frame decoder.
 pub struct RawStream {
     pub send: quinn::SendStream,

@@ -318,3 +318,46 @@ fn an_authenticated_connection_outlives_the_handshake_timeout() {
         assert!(connection.close_reason().is_none());
     });
 }
+
+#[test]
+fn a_heavy_call_still_queued_at_its_deadline_is_refused_without_running() {
+    // Two workers take heavy calls; the third verify of a 100,000-position state waits
+    // for one of them, far longer than the 1 ms deadline.
+    let server = seeded_server(|config| config.limits.request_deadline_ms = 1);
+    let durable = server.running().durable();
+    let rows = (0..100_000)
+        .map(|n| stockd::model::PositionRow {
+            sku: format!("BULK-{n}"),
+            location: "DC-1".into(),
+            on_hand: 5,
+            safety_stock: 0,
+            damaged: 0,
+            quality_control: 0,
+            backorder_limit: 0,
+        })
+        .collect();
+    durable.apply(&Operation::BulkLoad(rows), stockd::Timestamp::now()).unwrap();
+    let before = server.digest();
+    let (verified, expired) = runtime().block_on(async {
+        let (_connection, mut stream) = authenticated(&server, ADMIN_TOKEN).await;
+        let mut bytes = Vec::new();
+        for id in 10..16 {
+            bytes.extend(frame_bytes(id, Request::Call(Call::Verify)));
+        }
+        stream.send_bytes(&bytes).await;
+        let (mut verified, mut expired) = (0, 0);
+        for _ in 10..16 {
+            match stream.next().await.unwrap().response {
+                Response::Reply(stockd::protocol::Reply::Verify(report)) => {
+                    assert_eq!(report.findings_total, 0);
+                    verified += 1;
+                }
+                Response::Error(error) if error.code == ErrorCode::DeadlineExceeded => expired += 1,
+                response => panic!("unexpected {response:?}"),
+            }
+        }
+        (verified, expired)
+    });
+    assert!(expired >= 1, "at least one verify waited past its deadline ({verified} ran)");
+    assert_eq!(server.digest(), before);
+}

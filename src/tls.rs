@@ -16,6 +16,7 @@
 //!   the server name the client dialled.
 
 use crate::protocol::ALPN;
+use crate::tools::durable_file::{self, Readers};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -23,8 +24,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -225,45 +226,11 @@ fn generate_pem(dir: &Path, names: &[String]) -> Result<(String, String), TlsErr
     Ok((cert.pem(), key_pair.serialize_pem()))
 }
 
-/// Writes `<dir>/<name>` through `<dir>/.<name>.tmp`: written, fsynced, renamed.
+/// Writes `<dir>/<name>` atomically and durably (the key readable by its owner only).
 fn write_atomically(dir: &Path, name: &str, contents: &[u8], secret: bool) -> Result<(), TlsError> {
     let path = dir.join(name);
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    restrict_mode(&mut options, secret);
-    let mut file = options.open(&temporary).map_err(write_error(&temporary))?;
-    // A temporary file left over by a crash keeps its mode when opened: set it again.
-    restrict_permissions(&file, secret).map_err(write_error(&temporary))?;
-    file.write_all(contents).map_err(write_error(&temporary))?;
-    file.sync_all().map_err(write_error(&temporary))?;
-    drop(file);
-    fs::rename(&temporary, &path).map_err(write_error(&path))
-}
-
-#[cfg(unix)]
-fn restrict_mode(options: &mut OpenOptions, secret: bool) {
-    use std::os::unix::fs::OpenOptionsExt;
-    if secret {
-        options.mode(0o600);
-    }
-}
-
-#[cfg(not(unix))]
-fn restrict_mode(_options: &mut OpenOptions, _secret: bool) {}
-
-#[cfg(unix)]
-fn restrict_permissions(file: &File, secret: bool) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if secret {
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn restrict_permissions(_file: &File, _secret: bool) -> io::Result<()> {
-    Ok(())
+    let readers = if secret { Readers::OwnerOnly } else { Readers::Anyone };
+    durable_file::write_atomically(&path, contents, readers).map_err(write_error(&path))
 }
 
 /// An operator's certificate chain (end-entity first) and private key, as PEM files.

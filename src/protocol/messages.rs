@@ -367,6 +367,84 @@ pub struct WireSnapshot {
     pub segments_deleted: u64,
 }
 
+/// One line of a sourced reservation as the engine placed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAllocatedLine {
+    /// The index of the order line it serves (kits: one entry per component).
+    pub line: u16,
+    pub sku: String,
+    pub location: String,
+    pub quantity: u32,
+    pub kind: HoldKind,
+    /// Great-circle distance from the delivery point, in metres (none for pickup).
+    pub distance_m: Option<u32>,
+}
+
+/// What a sourced reservation did: the reservation and where each line ships from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSourcedOutcome {
+    pub reservation: WireReserveOutcome,
+    pub allocation: Vec<WireAllocatedLine>,
+    pub locations_used: u8,
+    /// False when the search hit its work bound and the greedy choice was taken.
+    pub exact: bool,
+}
+
+/// A pickup store that can serve every line of a store-finder query now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireStoreMatch {
+    pub location: String,
+    pub distance_m: u32,
+    /// Available to sell at the store, one per query line, in order.
+    pub available: Vec<u32>,
+}
+
+/// Lost-demand and health counters of a SKU (or of a SKU in a channel), since the
+/// server started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDemandCounters {
+    pub refused_reservations: u64,
+    pub refused_units: u64,
+    pub expired_reservations: u64,
+    pub expired_units: u64,
+    pub backorder_reservations: u64,
+    pub backorder_units: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDemandEntry {
+    pub sku: String,
+    pub channel: Option<String>,
+    pub counters: WireDemandCounters,
+}
+
+/// What an availability change-feed event says (docs/FEED.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireEventKind {
+    /// The value when the subscription started (or after a gap).
+    Snapshot,
+    OutOfStock,
+    BackInStock,
+    /// Fell below the subscriber's threshold (still above 0).
+    LowStock,
+    /// Any other change (only with `every_change`).
+    Changed,
+}
+
+/// One change-feed event: a SKU's availability in a channel or at a location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFeedEvent {
+    pub sku: String,
+    /// A channel name when `scope_is_channel`, else a location name.
+    pub scope: String,
+    pub scope_is_channel: bool,
+    pub available: u64,
+    pub kind: WireEventKind,
+    /// Events were dropped before this one (the subscriber fell behind): this is the
+    /// latest value, not necessarily the next one.
+    pub gap: bool,
+}
+
 impl Request {
     /// The lowest role allowed to send this request. `Hello` needs none (it is what
     /// authenticates) and reports `Read`, the lowest; a batch needs the highest role

@@ -4,10 +4,11 @@
 
 use super::config::{ConfigError, RoleName, TokenEntry};
 use crate::protocol::{Role, MAX_TOKEN_BYTES};
+use crate::tools::durable_file::{write_atomically, Readers};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The file in the data folder holding the generated admin token's hash.
 pub const GENERATED_TOKENS_FILE: &str = "tokens.toml";
@@ -106,22 +107,10 @@ pub fn load_or_generate_admin(
     }
 }
 
-/// Writes a file only its owner can read, durably (temp + fsync + rename + dir fsync).
+/// Writes a file only its owner can read, atomically and durably.
 fn write_private(path: &Path, text: &str) -> Result<(), ConfigError> {
-    use std::io::Write;
-    let io = |source, path: &PathBuf| ConfigError::Read { path: path.clone(), source };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(e, &dir.to_owned()))?;
-    let temp = path.with_extension("toml.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).truncate(true).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temp).map_err(|e| io(e, &temp))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io(e, &temp))?;
-    std::fs::rename(&temp, path).map_err(|e| io(e, &path.to_owned()))?;
-    crate::wal::sync_dir(dir).map_err(|error| ConfigError::Invalid(error.to_string()))?;
-    Ok(())
+    write_atomically(path, text.as_bytes(), Readers::OwnerOnly)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })
 }
 
 #[cfg(test)]

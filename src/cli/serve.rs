@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// The operator's private key (PEM); with --tls-cert.
     #[arg(long, env = "STOCKD_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// The sourcing profiles file [default: <data-dir>/sourcing.toml].
+    #[arg(long, env = "STOCKD_SOURCING_PROFILES")]
+    pub sourcing_profiles: Option<PathBuf>,
     /// Most connections at once [default: 1024].
     #[arg(long, env = "STOCKD_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
@@ -70,6 +73,9 @@ impl ServeArgs {
         if self.tls_cert.is_some() || self.tls_key.is_some() {
             config.tls.cert = self.tls_cert;
             config.tls.key = self.tls_key;
+        }
+        if let Some(path) = self.sourcing_profiles {
+            config.sourcing_profiles = Some(path);
         }
         if let Some(max) = self.max_connections {
             config.limits.max_connections = max;

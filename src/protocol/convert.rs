@@ -8,8 +8,8 @@
 
 use super::messages::*;
 use crate::engine::{
-    BulkLoadOutcome, ChannelAvailability, EngineStats, ExpiryReport, Finding, Outcome, Reservation, ReserveOutcome,
-    VerifyReport,
+    BulkLoadOutcome, ChannelAvailability, DemandCounters, DemandEntry, EngineStats, ExpiryReport, Finding, Outcome,
+    Reservation, ReserveOutcome, SourcedOutcome, StoreMatch, VerifyReport,
 };
 use crate::model::{Catalogue, LocationId, PositionView, SkuId};
 use crate::storage::SnapshotTaken;
@@ -139,8 +139,58 @@ impl<'e> Names<'e> {
             Outcome::Expiry(report) => Applied::Expiry(expiry_report(report)),
             Outcome::Position(view) => Applied::Position(self.position(view)),
             Outcome::BulkLoad(load) => Applied::BulkLoad(bulk_load(load)),
+            Outcome::Sourced(sourced) => Applied::Sourced(self.sourced(sourced)),
         }
     }
+
+    pub fn sourced(&self, outcome: &SourcedOutcome) -> WireSourcedOutcome {
+        WireSourcedOutcome {
+            reservation: self.reserve_outcome(&outcome.reservation),
+            allocation: outcome
+                .allocation
+                .iter()
+                .map(|l| WireAllocatedLine {
+                    line: l.line,
+                    sku: self.sku(l.sku),
+                    location: self.location(l.location),
+                    quantity: l.quantity,
+                    kind: l.kind,
+                    distance_m: l.distance_m,
+                })
+                .collect(),
+            locations_used: outcome.locations_used,
+            exact: outcome.exact,
+        }
+    }
+}
+
+pub fn store_matches(matches: &[StoreMatch]) -> Vec<WireStoreMatch> {
+    matches
+        .iter()
+        .map(|m| WireStoreMatch { location: m.name.to_string(), distance_m: m.distance_m, available: m.available.clone() })
+        .collect()
+}
+
+pub fn demand_counters(counters: &DemandCounters) -> WireDemandCounters {
+    WireDemandCounters {
+        refused_reservations: counters.refused_reservations,
+        refused_units: counters.refused_units,
+        expired_reservations: counters.expired_reservations,
+        expired_units: counters.expired_units,
+        backorder_reservations: counters.backorder_reservations,
+        backorder_units: counters.backorder_units,
+    }
+}
+
+pub fn demand_entries(entries: &[DemandEntry]) -> Vec<WireDemandEntry> {
+    entries
+        .iter()
+        .map(|e| WireDemandEntry {
+            sku: e.sku.to_string(),
+            channel: e.channel.as_deref().map(str::to_owned),
+            counters: demand_counters(&e.counters),
+        })
+        .collect()
 }
 
 pub fn expiry_report(report: &ExpiryReport) -> WireExpiryReport {

@@ -20,7 +20,7 @@
 
 use super::error::WireError;
 use super::MAX_BATCH_CALLS;
-use crate::engine::{Availability, AvailabilityScope, Operation, ReservationState};
+use crate::engine::{Availability, AvailabilityScope, DemandRank, Operation, ReservationState, StoreQuery};
 use crate::limits::MAX_BATCH_SKUS;
 use crate::model::{HoldKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -45,7 +45,7 @@ pub struct ResponseFrame {
 /// lower one may.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Role {
-    /// Queries (and, later, the change feed).
+    /// Queries and the change feed.
     Read,
     /// Plus the reservation lifecycle: reserve, commit, fulfil, release, extend, restock.
     Reserve,
@@ -65,7 +65,34 @@ pub enum Request {
     /// per call, in the same order. Calls run one after another, each on its own (a
     /// refused call does not stop the next ones and undoes nothing before it).
     Batch(#[serde(deserialize_with = "bounded::<_, Call, MAX_BATCH_CALLS>")] Vec<Call>),
+    /// Turns on the availability change feed for this stream (docs/FEED.md): answered
+    /// by `Response::Subscribed`, then by `Response::Events` frames with this request's
+    /// id for as long as the stream is open. The client ends it by finishing its side
+    /// of the stream. Needs the `read` role; does not count as a request in flight.
+    Subscribe(WireSubscription),
 }
+
+/// What a change-feed subscription watches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSubscription {
+    /// The SKUs watched (at most [`MAX_SUBSCRIPTION_SKUS`]); empty: every SKU.
+    #[serde(deserialize_with = "bounded::<_, String, MAX_SUBSCRIPTION_SKUS>")]
+    pub skus: Vec<String>,
+    /// Channels whose availability (buffer applied) is watched.
+    #[serde(deserialize_with = "bounded::<_, String, MAX_SUBSCRIPTION_SCOPES>")]
+    pub channels: Vec<String>,
+    /// Also watch each position (SKU at a location) on its own.
+    pub locations: bool,
+    /// Send `LowStock` when a value falls below this (and stays above 0).
+    pub low_stock_below: Option<u32>,
+    /// Send every change of the value (`Changed`), not only the transitions.
+    pub every_change: bool,
+}
+
+/// SKUs one subscription may list.
+pub const MAX_SUBSCRIPTION_SKUS: usize = 10_000;
+/// Channels one subscription may list.
+pub const MAX_SUBSCRIPTION_SCOPES: usize = 64;
 
 /// Everything the engine can be asked: every read, every write (as an [`Operation`]),
 /// and the operator calls.
@@ -97,7 +124,25 @@ pub enum Call {
     Apply(Operation),
     /// A snapshot now: `Reply::SnapshotTaken`.
     TakeSnapshot,
+    /// Click & collect: pickup stores of a channel near a point that can serve every
+    /// line now, nearest first: `Reply::Stores`. (A sourced reservation, for delivery
+    /// or at a chosen store, is `Apply(Operation::ReserveSourced(..))`.)
+    FindStores(StoreQuery),
+    /// Lost-demand counters of one SKU, over every reserve (`channel: None`) or over a
+    /// channel's sourced reserves: `Reply::Demand`.
+    Demand { sku: String, channel: Option<String> },
+    /// The SKUs with the most lost demand by one counter, highest first (at most
+    /// [`MAX_DEMAND_TOP`]): `Reply::DemandTop`.
+    DemandTop { channel: Option<String>, rank: DemandRank, limit: u32 },
+    /// The sourcing profiles in force, as TOML: `Reply::SourcingProfiles`.
+    SourcingProfiles,
+    /// Replaces every sourcing profile with those of a TOML document (validated first;
+    /// kept in the server's profiles file, so a restart keeps them): `Reply::SourcingProfiles`.
+    SetSourcingProfiles { toml: String },
 }
+
+/// Most entries one `DemandTop` returns.
+pub const MAX_DEMAND_TOP: u32 = 1_000;
 
 /// The limits a server enforces on a connection, announced in `Welcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +187,10 @@ pub enum Response {
     /// handshake yet, a role too low for a call of the batch, a limit, overload). A
     /// call that ran and was refused is answered `Reply::Error` instead.
     Error(WireError),
+    /// A subscription started (the answer to `Request::Subscribe`).
+    Subscribed { subscription_id: u64 },
+    /// Change-feed events of the stream's subscription, oldest first.
+    Events(Vec<WireFeedEvent>),
 }
 
 /// The outcome of one call.
@@ -171,6 +220,12 @@ pub enum Reply {
     /// [`ErrorCode::NotDurable`]: super::ErrorCode::NotDurable
     /// [`ErrorCode::DeadlineExceeded`]: super::ErrorCode::DeadlineExceeded
     Error(WireError),
+    /// `FindStores`: the matching stores, nearest first.
+    Stores(Vec<WireStoreMatch>),
+    Demand(WireDemandCounters),
+    DemandTop(Vec<WireDemandEntry>),
+    /// The profiles in force: their names (sorted) and the whole TOML document.
+    SourcingProfiles { names: Vec<String>, toml: String },
 }
 
 /// What a write did (the engine's `Outcome`, with names instead of ids).
@@ -190,6 +245,8 @@ pub enum Applied {
     Position(WirePosition),
     /// `BulkLoad`.
     BulkLoad(WireBulkLoad),
+    /// `ReserveSourced`: the reservation and where each line is held.
+    Sourced(WireSourcedOutcome),
 }
 
 /// Supply on its way to a position.
@@ -454,6 +511,7 @@ impl Request {
             Request::Hello { .. } => Role::Read,
             Request::Call(call) => call.required_role(),
             Request::Batch(calls) => calls.iter().map(Call::required_role).max().unwrap_or(Role::Read),
+            Request::Subscribe(_) => Role::Read,
         }
     }
 }
@@ -466,16 +524,21 @@ impl Call {
             | Call::Availability { .. }
             | Call::ChannelAvailability { .. }
             | Call::AvailabilityBatch { .. }
-            | Call::Reservation { .. } => Role::Read,
+            | Call::Reservation { .. }
+            | Call::FindStores(_)
+            | Call::Demand { .. }
+            | Call::DemandTop { .. }
+            | Call::SourcingProfiles => Role::Read,
+            Call::SetSourcingProfiles { .. } => Role::Admin,
             // Both walk the whole state: operator calls, not for the request path.
             Call::Stats | Call::Verify | Call::TakeSnapshot => Role::Admin,
             Call::Apply(operation) => operation_role(operation),
         }
     }
 
-    /// True for calls that change state (`Apply`, `TakeSnapshot`).
+    /// True for calls that change state (`Apply`, `TakeSnapshot`, `SetSourcingProfiles`).
     pub fn is_write(&self) -> bool {
-        matches!(self, Call::Apply(_) | Call::TakeSnapshot)
+        matches!(self, Call::Apply(_) | Call::TakeSnapshot | Call::SetSourcingProfiles { .. })
     }
 }
 

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// Bearer tokens (hashed). The generated admin token is kept in
     /// `<data_dir>/tokens.toml` and added to these.
     pub tokens: Vec<TokenEntry>,
+    /// The sourcing profiles (TOML; docs/ENGINE.md "Sourcing"). Default:
+    /// `<data_dir>/sourcing.toml`; without the file, the built-in profiles. The admin
+    /// call `SetSourcingProfiles` (`stockctl profiles set`) rewrites it.
+    pub sourcing_profiles: Option<PathBuf>,
     pub limits: LimitSettings,
 }
 
@@ -152,6 +156,7 @@ impl Default for ServerConfig {
             expiry_tick_ms: 1_000,
             tls: TlsSettings::default(),
             tokens: Vec::new(),
+            sourcing_profiles: None,
             limits: LimitSettings::default(),
         }
     }
@@ -235,6 +240,11 @@ impl ServerConfig {
             snapshots_retained: self.snapshots_retained,
             ..StorageConfig::default()
         })
+    }
+
+    /// Where the sourcing profiles are kept.
+    pub fn sourcing_profiles_path(&self) -> PathBuf {
+        self.sourcing_profiles.clone().unwrap_or_else(|| self.data_dir.join("sourcing.toml"))
     }
 
     /// The limits announced to clients in `Welcome`.

@@ -21,6 +21,7 @@ pub mod config;
 mod connection;
 pub mod dispatch;
 pub mod metrics;
+pub mod profiles;
 mod stream;
 
 pub use config::{ConfigError, ServerConfig};
@@ -31,6 +32,7 @@ use crate::tls::{self, Fingerprint, TlsError};
 use admin_http::AdminState;
 use auth::TokenStore;
 use metrics::Metrics;
+use profiles::ProfileStore;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
@@ -71,6 +73,15 @@ pub(crate) struct ServerShared {
     /// Heavy calls queued or running, server-wide.
     heavy_slots: Arc<Semaphore>,
     open_connections: AtomicU32,
+    /// The sourcing profiles' file, and the one writer of it.
+    profiles: ProfileStore,
+}
+
+impl ServerShared {
+    /// What the calls of a request run against.
+    fn services(&self) -> dispatch::Services<'_> {
+        dispatch::Services { durable: &self.durable, metrics: &self.metrics, profiles: &self.profiles }
+    }
 }
 
 /// A server running on its own thread.
@@ -105,6 +116,7 @@ impl RunningServer {
         quic_config.transport_config(Arc::new(transport_config(&config)));
 
         let (durable, recovery) = DurableEngine::open(storage)?;
+        let profiles = ProfileStore::open(config.sourcing_profiles_path(), durable.engine())?;
         durable.start_background(Duration::from_millis(config.expiry_tick_ms));
         let (durable_tx, durable_lsn) = watch::channel(0u64);
         if let Some(wal) = durable.wal() {
@@ -124,6 +136,7 @@ impl RunningServer {
             durable_lsn,
             shutdown,
             open_connections: AtomicU32::new(0),
+            profiles,
             config,
         });
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();

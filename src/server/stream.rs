@@ -404,11 +404,11 @@ impl StreamState {
 fn run_request(shared: &ServerShared, request: Request, lap: &mut Instant) -> (Response, u64) {
     match request {
         Request::Call(call) => {
-            let (mut replies, lsn) = run_calls(&shared.durable, &shared.metrics, [&call], lap);
+            let (mut replies, lsn) = run_calls(shared.services(), [&call], lap);
             (Response::Reply(replies.pop().expect("one reply per call")), lsn)
         }
         Request::Batch(calls) => {
-            let (replies, lsn) = run_calls(&shared.durable, &shared.metrics, &calls, lap);
+            let (replies, lsn) = run_calls(shared.services(), &calls, lap);
             (Response::Batch(replies), lsn)
         }
         Request::Hello { .. } => unreachable!("Hello is answered before dispatch"),

@@ -42,6 +42,8 @@ pub fn is_safe_to_retry(operation: &Operation) -> bool {
         | Op::Fulfil { .. }
         | Op::Extend { .. }
         | Op::Restock(_) => true,
+        // wired by the lead: idempotent by reservation id, like `Reserve`.
+        Op::ReserveSourced(_) => true,
         Op::SetOnHand { expected_version, .. } => expected_version.is_some(),
         Op::UpsertLocations(_)
         | Op::UpsertChannel(_)

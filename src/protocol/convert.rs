@@ -139,6 +139,8 @@ impl<'e> Names<'e> {
             Outcome::Expiry(report) => Applied::Expiry(expiry_report(report)),
             Outcome::Position(view) => Applied::Position(self.position(view)),
             Outcome::BulkLoad(load) => Applied::BulkLoad(bulk_load(load)),
+            // wired by the lead: the reservation part only, until the wire has a sourced reply.
+            Outcome::Sourced(sourced) => Applied::Reserved(self.reserve_outcome(&sourced.reservation)),
         }
     }
 }

@@ -123,6 +123,8 @@ fn operation_index(operation: &Operation) -> usize {
         Op::CancelIncoming { .. } => 25,
         Op::Restock(_) => 26,
         Op::BulkLoad(_) => 27,
+        // wired by the lead: counted as a reserve until it has its own label.
+        Op::ReserveSourced(_) => RESERVE,
     }
 }
 

@@ -61,3 +61,25 @@ pub const MAX_REPORTED_FINDINGS: usize = 100;
 /// Partial fulfils, releases and returns one reservation remembers (each carries a
 /// client step id so that a retry applies once).
 pub const MAX_STEPS_PER_RESERVATION: usize = 64;
+
+/// Locations one sourced order may be split over (a profile's `max_locations`).
+pub const MAX_SOURCING_LOCATIONS: usize = 8;
+
+/// Sourcing profiles one engine holds.
+pub const MAX_SOURCING_PROFILES: usize = 256;
+
+/// Entries in one profile list (excluded kinds or locations, location costs).
+pub const MAX_PROFILE_LIST_ENTRIES: usize = 10_000;
+
+/// Search nodes (location sets visited) one sourced reserve may spend on the exact
+/// search before it falls back to the greedy allocation (`exact: false`).
+pub const MAX_SOURCING_SEARCH_NODES: u32 = 20_000;
+
+/// Stores one store-finder query may return.
+pub const MAX_STORE_MATCHES: usize = 100;
+
+/// Largest store-finder radius, in kilometres (half the Earth's circumference).
+pub const MAX_STORE_RADIUS_KM: f64 = 20_038.0;
+
+/// Entries one `demand_top` call may return.
+pub const MAX_DEMAND_TOP: usize = 1_000;

@@ -783,6 +783,8 @@ fn outcome_snapshot(engine: &Engine, outcome: &Outcome) -> reference_model::Outc
                 rejections,
             })
         }
+        // The model generates no sourced reserve (tests/sourcing.rs covers them).
+        Outcome::Sourced(_) => unreachable!("the model generates no sourced reserve"),
     }
 }
 
@@ -935,6 +937,7 @@ impl Mix {
             (Operation::DefineKit { .. }, _) => "define_kit",
             (Operation::UpsertChannel(_), _) => "upsert_channel",
             (Operation::UpsertLocations(_), _) => "upsert_locations",
+            (Operation::ReserveSourced(_), _) => "reserve_sourced",
         }
     }
 

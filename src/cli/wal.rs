@@ -257,6 +257,8 @@ fn operation_kind(operation: &Operation) -> &'static str {
         Operation::CancelIncoming { .. } => "CancelIncoming",
         Operation::Restock(_) => "Restock",
         Operation::BulkLoad(_) => "BulkLoad",
+        // wired by the lead
+        Operation::ReserveSourced(_) => "ReserveSourced",
     }
 }
 
@@ -332,6 +334,12 @@ fn describe_operation(operation: &Operation) -> String {
             request.step_id
         ),
         Op::BulkLoad(rows) => format!("{kind} {} rows", rows.len()),
+        // wired by the lead
+        Op::ReserveSourced(request) => {
+            let lines: Vec<String> = request.lines.iter().map(|l| format!("{} x{}", l.sku, l.quantity)).collect();
+            let (id, channel, profile) = (&request.id, &request.channel, &request.profile);
+            format!("{kind} {id} channel {channel} profile {profile} [{}]", output::some_of(&lines, 3))
+        }
     }
 }
 

@@ -23,11 +23,11 @@ const BULK_LOAD_OVERHEAD: usize = 32;
 /// Rejections a bulk load reports, as the server does.
 const MAX_REPORTED_REJECTIONS: usize = 100;
 
-fn unexpected(expected: &str, reply: &Reply) -> ClientError {
+pub(super) fn unexpected(expected: &str, reply: &Reply) -> ClientError {
     ClientError::Protocol(format!("expected {expected}, the server answered {}", reply_name(reply)))
 }
 
-fn unexpected_applied(expected: &str, applied: &Applied) -> ClientError {
+pub(super) fn unexpected_applied(expected: &str, applied: &Applied) -> ClientError {
     let got = match applied {
         Applied::Locations(_) => "Applied::Locations",
         Applied::Done => "Applied::Done",
@@ -36,6 +36,7 @@ fn unexpected_applied(expected: &str, applied: &Applied) -> ClientError {
         Applied::Expiry(_) => "Applied::Expiry",
         Applied::Position(_) => "Applied::Position",
         Applied::BulkLoad(_) => "Applied::BulkLoad",
+        Applied::Sourced(_) => "Applied::Sourced",
     };
     ClientError::Protocol(format!("expected {expected}, the server answered {got}"))
 }

@@ -69,8 +69,10 @@ mod calls;
 mod config;
 mod connection;
 mod error;
+mod feed;
 mod pipeline;
 mod retry;
+mod sourcing_calls;
 
 #[cfg(test)]
 mod test_double;
@@ -79,7 +81,9 @@ mod tests;
 
 pub use config::ClientConfig;
 pub use error::ClientError;
+pub use feed::Subscription;
 pub use pipeline::Pipeline;
+pub use sourcing_calls::ProfilesInForce;
 pub use retry::{is_call_safe_to_retry, is_request_safe_to_retry, is_safe_to_retry};
 
 use crate::protocol::{Call, Limits, Reply, Request, Response, Role};
@@ -230,6 +234,8 @@ pub(crate) fn response_name(response: &Response) -> &'static str {
         Response::Reply(reply) => reply_name(reply),
         Response::Batch(_) => "Batch",
         Response::Error(_) => "Error",
+        Response::Subscribed { .. } => "Subscribed",
+        Response::Events(_) => "Events",
     }
 }
 
@@ -246,5 +252,9 @@ pub(crate) fn reply_name(reply: &Reply) -> &'static str {
         Reply::Applied(_) => "Reply::Applied",
         Reply::SnapshotTaken(_) => "Reply::SnapshotTaken",
         Reply::Error(_) => "Reply::Error",
+        Reply::Stores(_) => "Reply::Stores",
+        Reply::Demand(_) => "Reply::Demand",
+        Reply::DemandTop(_) => "Reply::DemandTop",
+        Reply::SourcingProfiles { .. } => "Reply::SourcingProfiles",
     }
 }

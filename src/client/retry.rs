@@ -42,6 +42,8 @@ pub fn is_safe_to_retry(operation: &Operation) -> bool {
         | Op::Fulfil { .. }
         | Op::Extend { .. }
         | Op::Restock(_) => true,
+        // wired by the lead: idempotent by reservation id, like `Reserve`.
+        Op::ReserveSourced(_) => true,
         Op::SetOnHand { expected_version, .. } => expected_version.is_some(),
         Op::UpsertLocations(_)
         | Op::UpsertChannel(_)
@@ -69,7 +71,13 @@ pub fn is_call_safe_to_retry(call: &Call) -> bool {
         | Call::AvailabilityBatch { .. }
         | Call::Reservation { .. }
         | Call::Stats
-        | Call::Verify => true,
+        | Call::Verify
+        | Call::FindStores(_)
+        | Call::Demand { .. }
+        | Call::DemandTop { .. }
+        | Call::SourcingProfiles => true,
+        // Replacing the profiles with the same document twice leaves the same profiles.
+        Call::SetSourcingProfiles { .. } => true,
         Call::Apply(operation) => is_safe_to_retry(operation),
         Call::TakeSnapshot => false,
     }
@@ -81,6 +89,9 @@ pub fn is_request_safe_to_retry(request: &Request) -> bool {
         Request::Hello { .. } => true,
         Request::Call(call) => is_call_safe_to_retry(call),
         Request::Batch(calls) => calls.iter().all(is_call_safe_to_retry),
+        // A subscription lives on a stream of its own and is never sent through the
+        // shared stream's retry loop; starting one again is harmless.
+        Request::Subscribe(_) => true,
     }
 }
 
@@ -89,7 +100,11 @@ pub fn is_request_safe_to_retry(request: &Request) -> bool {
 fn transient_refusal(response: &Response) -> bool {
     match response {
         Response::Error(error) | Response::Reply(Reply::Error(error)) => error.code.is_transient(),
-        Response::Welcome { .. } | Response::Reply(_) | Response::Batch(_) => false,
+        Response::Welcome { .. }
+        | Response::Reply(_)
+        | Response::Batch(_)
+        | Response::Subscribed { .. }
+        | Response::Events(_) => false,
     }
 }
 

@@ -90,6 +90,60 @@ pub enum EngineError {
 
     #[error("the engine remembers {limit} reservations already; retry once some have been forgotten")]
     ReservationCapacity { limit: usize },
+
+    #[error("unknown sourcing profile {0:?}")]
+    UnknownProfile(String),
+
+    #[error("location {store:?} is not a pickup store of channel {channel:?}")]
+    NotPickupStore { store: String, channel: String },
+
+    #[error("cannot source the order ({reason}): {}", describe_sourcing_short(.lines))]
+    Unsourceable { reason: UnsourceableReason, lines: Vec<SourcingShortLine> },
+}
+
+/// Why a sourced reserve found no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum UnsourceableReason {
+    /// No location of the channel passes the profile's filters (kind, name, flag, distance).
+    NoEligibleLocation,
+    /// Some line cannot be covered even by all eligible locations together.
+    InsufficientStock,
+    /// Every line can be covered, but not from `max_locations` locations or fewer.
+    TooManySplits,
+}
+
+impl std::fmt::Display for UnsourceableReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnsourceableReason::NoEligibleLocation => "no eligible location",
+            UnsourceableReason::InsufficientStock => "insufficient stock",
+            UnsourceableReason::TooManySplits => "too many split shipments",
+        })
+    }
+}
+
+/// A line of a sourced order, and what the eligible locations could offer for it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourcingShortLine {
+    pub sku: String,
+    pub requested: u32,
+    /// Summed capacity of the line over every eligible location.
+    pub available_in_channel: u64,
+    /// The most one eligible location could offer for the line.
+    pub best_single_location: u32,
+}
+
+fn describe_sourcing_short(lines: &[SourcingShortLine]) -> String {
+    let described: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} wants {}, channel has {}, best location {}",
+                l.sku, l.requested, l.available_in_channel, l.best_single_location
+            )
+        })
+        .collect();
+    described.join("; ")
 }
 
 fn describe_short(lines: &[ShortLine]) -> String {

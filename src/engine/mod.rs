@@ -7,6 +7,7 @@
 
 mod bulk;
 mod catalogue_ops;
+mod demand;
 mod error;
 mod image;
 mod interner;
@@ -18,12 +19,14 @@ mod replay;
 mod reservations;
 mod reserve;
 mod returns;
+mod sourcing;
 mod stock_ops;
 mod stock_table;
 mod verify;
 
 pub use bulk::{BulkLoadOutcome, RowRejection};
-pub use error::{EngineError, ShortLine};
+pub use demand::{DemandCounters, DemandEntry, DemandRank};
+pub use error::{EngineError, ShortLine, SourcingShortLine, UnsourceableReason};
 pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
 pub use journal::{
     Cause, Journal, JournalEntry, LogEntry, LoggedCause, LoggedPosition, LoggedReservation, PositionImage, ReplayEntry,
@@ -36,6 +39,10 @@ pub use replay::ReplayError;
 pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
 pub use returns::RestockRequest;
+pub use sourcing::{
+    distance_m, AllocatedLine, Destination, OrderLine, ProfileError, RankKey, SourcedOutcome, SourcedReserveRequest,
+    SourcingProfile, SourcingProfiles, StoreIndex, StoreMatch, StoreQuery,
+};
 pub use verify::{Finding, VerifyReport};
 
 use crate::model::{validate_id, Catalogue, IdKind, LocationId, SkuId};
@@ -91,6 +98,10 @@ pub struct Engine {
     reservations: ReservationTable,
     /// Where every change is recorded (the write-ahead log), if anywhere.
     journal: Option<Arc<dyn Journal>>,
+    /// Sourcing profiles: server configuration, swapped whole, never logged.
+    sourcing_profiles: ArcSwap<SourcingProfiles>,
+    /// Lost-demand counters since start (not logged, not in snapshots).
+    demand: demand::DemandTable,
 }
 
 impl Default for Engine {
@@ -108,6 +119,8 @@ impl Engine {
             catalogue_writer: Mutex::new(()),
             skus: SkuInterner::default(),
             journal: None,
+            sourcing_profiles: ArcSwap::from_pointee(SourcingProfiles::builtin()),
+            demand: demand::DemandTable::default(),
             config,
         }
     }

@@ -7,6 +7,7 @@ use super::lifecycle::{ExpiryReport, LineAction, PartialStep};
 use super::reservations::Reservation;
 use super::reserve::{ReserveOutcome, ReserveRequest};
 use super::returns::RestockRequest;
+use super::sourcing::{SourcedOutcome, SourcedReserveRequest};
 use super::{Engine, EngineError};
 use crate::model::{Bucket, ChannelSpec, LocationId, LocationSpec, PositionRow, PositionView, Timestamp};
 
@@ -16,23 +17,79 @@ pub use super::stock_ops::AdjustReason;
 pub enum Operation {
     UpsertLocations(Vec<LocationSpec>),
     UpsertChannel(ChannelSpec),
-    DefineKit { kit: String, components: Vec<(String, u32)> },
+    DefineKit {
+        kit: String,
+        components: Vec<(String, u32)>,
+    },
     Reserve(ReserveRequest),
-    Commit { id: String },
-    Release { id: String, partial: Option<PartialStep> },
-    Fulfil { id: String, partial: Option<PartialStep> },
-    Extend { id: String, ttl_ms: u64 },
+    Commit {
+        id: String,
+    },
+    Release {
+        id: String,
+        partial: Option<PartialStep>,
+    },
+    Fulfil {
+        id: String,
+        partial: Option<PartialStep>,
+    },
+    Extend {
+        id: String,
+        ttl_ms: u64,
+    },
     ExpireDue,
-    Adjust { sku: String, location: String, delta: i64, reason: AdjustReason, reference: String },
-    SetOnHand { sku: String, location: String, on_hand: u32, expected_version: Option<u64> },
-    SetSafetyStock { sku: String, location: String, safety_stock: u32 },
-    SetBackorderLimit { sku: String, location: String, limit: u32 },
-    MoveStock { sku: String, location: String, from: Bucket, to: Bucket, quantity: u32 },
-    AddIncoming { sku: String, location: String, reference: String, quantity: u32, expected_at: Timestamp },
-    ReceiveIncoming { sku: String, location: String, reference: String, quantity: u32 },
-    CancelIncoming { sku: String, location: String, reference: String },
+    Adjust {
+        sku: String,
+        location: String,
+        delta: i64,
+        reason: AdjustReason,
+        reference: String,
+    },
+    SetOnHand {
+        sku: String,
+        location: String,
+        on_hand: u32,
+        expected_version: Option<u64>,
+    },
+    SetSafetyStock {
+        sku: String,
+        location: String,
+        safety_stock: u32,
+    },
+    SetBackorderLimit {
+        sku: String,
+        location: String,
+        limit: u32,
+    },
+    MoveStock {
+        sku: String,
+        location: String,
+        from: Bucket,
+        to: Bucket,
+        quantity: u32,
+    },
+    AddIncoming {
+        sku: String,
+        location: String,
+        reference: String,
+        quantity: u32,
+        expected_at: Timestamp,
+    },
+    ReceiveIncoming {
+        sku: String,
+        location: String,
+        reference: String,
+        quantity: u32,
+    },
+    CancelIncoming {
+        sku: String,
+        location: String,
+        reference: String,
+    },
     Restock(RestockRequest),
     BulkLoad(Vec<PositionRow>),
+    /// Appended last: the log encodes operations by variant index.
+    ReserveSourced(SourcedReserveRequest),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +101,7 @@ pub enum Outcome {
     Expiry(ExpiryReport),
     Position(PositionView),
     BulkLoad(BulkLoadOutcome),
+    Sourced(SourcedOutcome),
 }
 
 impl Engine {
@@ -78,6 +136,7 @@ impl Engine {
             | Op::CancelIncoming { .. } => self.write_position(operation, now).map(Outcome::Position),
             Op::Restock(request) => self.restock_as(request, now, Some(operation)).map(Outcome::Position),
             Op::BulkLoad(rows) => self.bulk_load_at(rows, now).map(Outcome::BulkLoad),
+            Op::ReserveSourced(request) => self.reserve_sourced_as(request, now, Some(operation)).map(Outcome::Sourced),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::engine::{
     BulkLoadOutcome, ChannelAvailability, DemandCounters, DemandEntry, EngineStats, ExpiryReport, Finding, Outcome,
     Reservation, ReserveOutcome, SourcedOutcome, StoreMatch, VerifyReport,
 };
+use crate::feed::{EventKind, FeedEvent, FeedScope, SubscriptionSpec};
 use crate::model::{Catalogue, LocationId, PositionView, SkuId};
 use crate::storage::SnapshotTaken;
 use crate::Engine;
@@ -265,5 +266,36 @@ pub fn snapshot(taken: &SnapshotTaken) -> WireSnapshot {
         copy_time_us: micros(taken.copy_time),
         total_time_us: micros(taken.total_time),
         segments_deleted: taken.segments_deleted as u64,
+    }
+}
+
+/// A subscription as the wire asks for it, as the feed hub takes it.
+pub fn subscription_spec(subscription: WireSubscription) -> SubscriptionSpec {
+    let mut scopes: Vec<FeedScope> = subscription.channels.into_iter().map(FeedScope::Channel).collect();
+    if subscription.locations {
+        scopes.push(FeedScope::Locations);
+    }
+    SubscriptionSpec {
+        skus: subscription.skus,
+        scopes,
+        low_stock_below: subscription.low_stock_below,
+        every_change: subscription.every_change,
+    }
+}
+
+pub fn feed_event(event: &FeedEvent) -> WireFeedEvent {
+    WireFeedEvent {
+        sku: event.sku.to_string(),
+        scope: event.scope.to_string(),
+        scope_is_channel: event.scope_is_channel,
+        available: event.available,
+        kind: match event.kind {
+            EventKind::Snapshot => WireEventKind::Snapshot,
+            EventKind::OutOfStock => WireEventKind::OutOfStock,
+            EventKind::BackInStock => WireEventKind::BackInStock,
+            EventKind::LowStock => WireEventKind::LowStock,
+            EventKind::Changed => WireEventKind::Changed,
+        },
+        gap: event.gap,
     }
 }

@@ -213,6 +213,11 @@ pub fn engine_error_code(error: &EngineError) -> ErrorCode {
         // A bulk load refused for one row: the row's own reason decides.
         E::InvalidRow { error, .. } => engine_error_code(error),
         E::ReservationCapacity { .. } => ErrorCode::CapacityExhausted,
+        E::UnknownProfile(_) => ErrorCode::UnknownEntity,
+        E::NotPickupStore { .. } => ErrorCode::InvalidArgument,
+        // No new code: a sourced order that finds no allocation is short of stock under
+        // the profile's rules; `short_lines` names each line (location empty).
+        E::Unsourceable { .. } => ErrorCode::InsufficientStock,
     }
 }
 
@@ -226,6 +231,15 @@ impl From<&EngineError> for WireError {
                     location: l.location.clone(),
                     requested: l.requested,
                     available: l.available,
+                })
+                .collect(),
+            EngineError::Unsourceable { lines, .. } => lines
+                .iter()
+                .map(|l| ShortLine {
+                    sku: l.sku.clone(),
+                    location: String::new(),
+                    requested: l.requested,
+                    available: u32::try_from(l.available_in_channel).unwrap_or(u32::MAX),
                 })
                 .collect(),
             EngineError::InsufficientUnits { sku, location, available, requested, .. } => vec![ShortLine {

@@ -9,6 +9,7 @@
 //! reservations, and must not stall a runtime thread that serves requests).
 
 use super::metrics::Metrics;
+use crate::feed::FeedHub;
 use crate::storage::DurableEngine;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -50,6 +51,8 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub durable: Arc<DurableEngine>,
+    /// The change feed, whose counters `/metrics` shows.
+    pub feed: Option<Arc<FeedHub>>,
     ready: AtomicBool,
     /// One render at a time: concurrent scrapes queue instead of each walking the state.
     render: Semaphore,
@@ -57,8 +60,8 @@ pub struct AdminState {
 
 impl AdminState {
     /// Not ready until [`Self::set_ready`]`(true)`.
-    pub fn new(metrics: Arc<Metrics>, durable: Arc<DurableEngine>) -> Arc<AdminState> {
-        Arc::new(AdminState { metrics, durable, ready: AtomicBool::new(false), render: Semaphore::new(1) })
+    pub fn new(metrics: Arc<Metrics>, durable: Arc<DurableEngine>, feed: Option<Arc<FeedHub>>) -> Arc<AdminState> {
+        Arc::new(AdminState { metrics, durable, feed, ready: AtomicBool::new(false), render: Semaphore::new(1) })
     }
 
     /// What `/readyz` answers: the server sets it once it accepts requests, and clears
@@ -78,7 +81,8 @@ impl AdminState {
         let state = self.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             let mut out = String::with_capacity(64 * 1024);
-            state.metrics.render(&state.durable, &mut out);
+            let feed = state.feed.as_ref().map(|hub| hub.stats());
+            state.metrics.render(&state.durable, feed.as_ref(), &mut out);
             out
         })
         .await;
@@ -259,7 +263,7 @@ mod tests {
         };
         let (durable, _) = DurableEngine::open(config).unwrap();
         let metrics = Arc::new(Metrics::new());
-        let state = AdminState::new(metrics, durable);
+        let state = AdminState::new(metrics, durable, None);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, shutdown) = watch::channel(false);

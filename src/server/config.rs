@@ -6,7 +6,8 @@
 //! docs/CONFIG.md lists every key with its default; [`ServerConfig::example_toml`]
 //! is that list as a file (`stockd config example`), checked by a test to parse.
 
-use crate::protocol::{self, Limits, Role, MAX_BATCH_CALLS, MAX_FRAME_BYTES_CEILING};
+use crate::feed::FeedConfig;
+use crate::protocol::{self, Limits, Role, MAX_BATCH_CALLS, MAX_FRAME_BYTES_CEILING, MAX_SUBSCRIPTION_SKUS};
 use crate::storage::StorageConfig;
 use crate::wal::DurabilityMode;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,35 @@ pub struct ServerConfig {
     /// call `SetSourcingProfiles` (`stockctl profiles set`) rewrites it.
     pub sourcing_profiles: Option<PathBuf>,
     pub limits: LimitSettings,
+    pub feed: FeedSettings,
+}
+
+/// The availability change feed's bounds (docs/FEED.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedSettings {
+    /// Subscriptions open at once, server-wide; more are answered `OVERLOADED`.
+    pub max_subscribers: u32,
+    /// Distinct changes one subscriber may have waiting; beyond it, it falls behind
+    /// and gets the latest values marked `gap`.
+    pub buffer_keys: u32,
+    /// SKUs one subscription may list.
+    pub max_skus_per_subscription: u32,
+    /// How often the feed looks for changes: its added latency, and the window in
+    /// which bursts coalesce.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        let feed = FeedConfig::default();
+        FeedSettings {
+            max_subscribers: 1_024,
+            buffer_keys: feed.buffer_keys as u32,
+            max_skus_per_subscription: feed.max_skus_per_subscription as u32,
+            poll_interval_ms: feed.poll_interval.as_millis() as u64,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -158,6 +188,7 @@ impl Default for ServerConfig {
             tokens: Vec::new(),
             sourcing_profiles: None,
             limits: LimitSettings::default(),
+            feed: FeedSettings::default(),
         }
     }
 }
@@ -199,10 +230,20 @@ impl ServerConfig {
             ("limits.handshake_timeout_ms", limits.handshake_timeout_ms),
             ("expiry_tick_ms", self.expiry_tick_ms),
             ("snapshots_retained", self.snapshots_retained as u64),
+            ("feed.max_subscribers", u64::from(self.feed.max_subscribers)),
+            ("feed.buffer_keys", u64::from(self.feed.buffer_keys)),
+            ("feed.max_skus_per_subscription", u64::from(self.feed.max_skus_per_subscription)),
+            ("feed.poll_interval_ms", self.feed.poll_interval_ms),
         ] {
             if value == 0 {
                 return invalid(format!("{name} must be above 0"));
             }
+        }
+        if self.feed.max_skus_per_subscription as usize > MAX_SUBSCRIPTION_SKUS {
+            return invalid(format!(
+                "feed.max_skus_per_subscription must be at most {MAX_SUBSCRIPTION_SKUS}, not {}",
+                self.feed.max_skus_per_subscription
+            ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return invalid("tls.cert and tls.key go together: give both or neither".to_owned());
@@ -240,6 +281,17 @@ impl ServerConfig {
             snapshots_retained: self.snapshots_retained,
             ..StorageConfig::default()
         })
+    }
+
+    /// The change feed's settings, as its hub takes them.
+    pub fn feed_config(&self) -> FeedConfig {
+        FeedConfig {
+            max_subscribers: self.feed.max_subscribers as usize,
+            buffer_keys: self.feed.buffer_keys as usize,
+            max_skus_per_subscription: self.feed.max_skus_per_subscription as usize,
+            poll_interval: std::time::Duration::from_millis(self.feed.poll_interval_ms),
+            ..FeedConfig::default()
+        }
     }
 
     /// Where the sourcing profiles are kept.

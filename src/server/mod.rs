@@ -26,6 +26,7 @@ mod stream;
 
 pub use config::{ConfigError, ServerConfig};
 
+use crate::feed::FeedHub;
 use crate::protocol::Limits;
 use crate::storage::{DurableEngine, RecoveryError, RecoveryReport};
 use crate::tls::{self, Fingerprint, TlsError};
@@ -75,6 +76,8 @@ pub(crate) struct ServerShared {
     open_connections: AtomicU32,
     /// The sourcing profiles' file, and the one writer of it.
     profiles: ProfileStore,
+    /// The availability change feed's hub (its own thread).
+    feed: Arc<FeedHub>,
 }
 
 impl ServerShared {
@@ -117,6 +120,7 @@ impl RunningServer {
 
         let (durable, recovery) = DurableEngine::open(storage)?;
         let profiles = ProfileStore::open(config.sourcing_profiles_path(), durable.engine())?;
+        let feed = FeedHub::start(durable.engine().clone(), config.feed_config());
         durable.start_background(Duration::from_millis(config.expiry_tick_ms));
         let (durable_tx, durable_lsn) = watch::channel(0u64);
         if let Some(wal) = durable.wal() {
@@ -137,10 +141,11 @@ impl RunningServer {
             shutdown,
             open_connections: AtomicU32::new(0),
             profiles,
+            feed: feed.clone(),
             config,
         });
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let admin = AdminState::new(metrics, durable.clone());
+        let admin = AdminState::new(metrics, durable.clone(), Some(feed));
         let signal_tx = shutdown_tx.clone();
         let thread = std::thread::Builder::new()
             .name("stockd-net".to_owned())
@@ -270,6 +275,7 @@ fn serve(
     });
     // Workers may still hold a heavy call; let them finish before the final snapshot.
     runtime.shutdown_timeout(Duration::from_millis(shared.config.limits.drain_timeout_ms));
+    shared.feed.stop();
     result?;
     let taken = shared.durable.shutdown(crate::Timestamp::now());
     match taken {

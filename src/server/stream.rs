@@ -18,7 +18,9 @@
 use super::connection::ConnectionState;
 use super::dispatch::{self, run_calls};
 use super::ServerShared;
-use crate::protocol::close;
+use crate::feed::{FeedError, FeedEvent, Subscriber};
+use crate::protocol::convert;
+use crate::protocol::{close, WireSubscription};
 use crate::protocol::{
     decode_request_frame, encode_frame, ErrorCode, FrameDecoder, Reply, Request, RequestFrame, Response, ResponseFrame,
     WireError, PROTOCOL_VERSION,
@@ -44,6 +46,20 @@ struct Finished {
     lsn: u64,
     deadline: Instant,
     frame: ResponseFrame,
+}
+
+/// Encoded bytes waiting to be written above which a subscription's events are not
+/// taken from the hub (they keep coalescing there, bounded, instead of here).
+const FEED_OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// Events in one `Response::Events` frame, at most (fewer when frames are small).
+const MAX_EVENTS_PER_FRAME: usize = 1_024;
+
+/// The change-feed subscription a stream carries.
+struct Feed {
+    /// The id of the `Subscribe` request: every `Events` frame carries it.
+    request_id: u64,
+    subscriber: Subscriber,
 }
 
 /// Why a stream stopped early.
@@ -86,6 +102,10 @@ struct StreamState {
     in_flight: u32,
     /// After the handshake failed: write what is queued, then close the connection.
     close_after_write: Option<(u32, &'static str)>,
+    /// The change-feed subscription of this stream, if it started one.
+    feed: Option<Feed>,
+    /// Events per `Events` frame (so that a frame of the longest names still fits).
+    events_per_frame: usize,
 }
 
 impl StreamState {
@@ -102,6 +122,9 @@ impl StreamState {
             at_workers: 0,
             in_flight: 0,
             close_after_write: None,
+            feed: None,
+            // An event of the longest SKU and scope names encodes in under 160 bytes.
+            events_per_frame: (shared_frame_bytes(&shared) / 256).clamp(1, MAX_EVENTS_PER_FRAME),
         }
     }
 
@@ -111,6 +134,7 @@ impl StreamState {
         let mut reading = !*shutdown.borrow_and_update();
         let mut deadline_tick = tokio::time::interval(DEADLINE_TICK);
         deadline_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut events = Vec::new();
         loop {
             if !reading && self.awaiting.is_empty() && self.at_workers == 0 && self.out.is_empty() {
                 return StreamEnd::Done;
@@ -144,6 +168,11 @@ impl StreamState {
                     self.hold_until_durable(finished.lsn, finished.deadline, finished.frame);
                 }
                 _ = deadline_tick.tick(), if !self.awaiting.is_empty() => self.expire_deadlines(),
+                taken = next_events(&self.feed, &mut events, self.events_per_frame),
+                    if self.feed.is_some() && self.out.len() < FEED_OUT_HIGH_WATER =>
+                {
+                    self.on_events(taken, &mut events);
+                }
                 _ = super::stopping(&mut shutdown), if reading => reading = false,
             }
             if self.write_out(send).await.is_err() {
@@ -214,6 +243,9 @@ impl StreamState {
         if let Request::Hello { protocol_version, token } = &request {
             return self.on_hello(request_id, *protocol_version, token);
         }
+        if let Request::Subscribe(subscription) = request {
+            return self.on_subscribe(request_id, subscription);
+        }
         let Some(role) = self.connection.role() else {
             return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
         };
@@ -250,7 +282,7 @@ impl StreamState {
         let heavy = match &request {
             Request::Call(call) => dispatch::is_heavy(call),
             Request::Batch(calls) => calls.iter().any(dispatch::is_heavy),
-            Request::Hello { .. } => false,
+            Request::Hello { .. } | Request::Subscribe(_) => false,
         };
         if heavy {
             self.run_on_worker(request_id, request, deadline);
@@ -370,6 +402,51 @@ impl StreamState {
         }
     }
 
+    /// Starts this stream's change-feed subscription (docs/FEED.md), or refuses it.
+    fn on_subscribe(&mut self, request_id: u64, subscription: WireSubscription) {
+        let Some(role) = self.connection.role() else {
+            return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
+        };
+        if role < crate::protocol::Role::Read {
+            return self.refuse(request_id, ErrorCode::Forbidden, "the change feed needs the read role".to_owned());
+        }
+        if self.feed.is_some() {
+            let message = "this stream already carries a subscription: open another stream for another one";
+            return self.refuse(request_id, ErrorCode::BadFrame, message.to_owned());
+        }
+        match self.shared.feed.subscribe(convert::subscription_spec(subscription)) {
+            Ok(subscriber) => {
+                let subscription_id = subscriber.id();
+                tracing::debug!(subscription_id, "change-feed subscription started");
+                self.encode(&ResponseFrame { request_id, response: Response::Subscribed { subscription_id } });
+                self.feed = Some(Feed { request_id, subscriber });
+            }
+            Err(error) => {
+                let code = match &error {
+                    FeedError::TooManySubscribers { .. } => ErrorCode::Overloaded,
+                    FeedError::TooManySkus { .. } | FeedError::TooManyScopes { .. } => ErrorCode::LimitExceeded,
+                    FeedError::NoScopes | FeedError::InvalidSku { .. } => ErrorCode::InvalidArgument,
+                    FeedError::UnknownChannel(_) => ErrorCode::UnknownEntity,
+                    FeedError::Stopped => ErrorCode::Overloaded,
+                };
+                self.refuse(request_id, code, error.to_string());
+            }
+        }
+    }
+
+    /// Sends the events just taken from the subscription; none means the hub stopped.
+    fn on_events(&mut self, taken: usize, events: &mut Vec<FeedEvent>) {
+        let Some(feed) = &self.feed else { return };
+        let request_id = feed.request_id;
+        if taken == 0 {
+            self.feed = None;
+            let error = WireError::new(ErrorCode::Overloaded, "the change feed stopped (the server is shutting down)");
+            return self.encode(&ResponseFrame { request_id, response: Response::Error(error) });
+        }
+        let wire = events.drain(..).map(|event| convert::feed_event(&event)).collect();
+        self.encode(&ResponseFrame { request_id, response: Response::Events(wire) });
+    }
+
     fn on_hello(&mut self, request_id: u64, protocol_version: u16, token: &str) {
         if self.connection.role().is_some() {
             return self.refuse(request_id, ErrorCode::BadFrame, "the connection is already authenticated".to_owned());
@@ -399,6 +476,18 @@ impl StreamState {
     }
 }
 
+/// Waits for the subscription's next events (forever when there is none).
+async fn next_events(feed: &Option<Feed>, out: &mut Vec<FeedEvent>, max: usize) -> usize {
+    match feed {
+        Some(feed) => feed.subscriber.next_batch(out, max).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn shared_frame_bytes(shared: &ServerShared) -> usize {
+    shared.wire_limits.max_frame_bytes as usize
+}
+
 /// Runs a call or a batch (never `Hello`, which is answered before dispatch) and
 /// returns its response and the log position it must wait for.
 fn run_request(shared: &ServerShared, request: Request, lap: &mut Instant) -> (Response, u64) {
@@ -411,6 +500,8 @@ fn run_request(shared: &ServerShared, request: Request, lap: &mut Instant) -> (R
             let (replies, lsn) = run_calls(shared.services(), &calls, lap);
             (Response::Batch(replies), lsn)
         }
-        Request::Hello { .. } => unreachable!("Hello is answered before dispatch"),
+        Request::Hello { .. } | Request::Subscribe(_) => {
+            unreachable!("Hello and Subscribe are answered before dispatch")
+        }
     }
 }

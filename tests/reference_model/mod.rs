@@ -366,6 +366,8 @@ impl Model {
             }
             Operation::Restock(request) => position(self.restock(request)),
             Operation::BulkLoad(rows) => self.bulk_load(rows),
+            // The model does not generate sourced reserves (tests/sourcing.rs covers them).
+            Operation::ReserveSourced(_) => unreachable!("the model generates no sourced reserve"),
         }
     }
 

@@ -24,7 +24,10 @@
 //! also over the whole life of the process: for recent latency, use
 //! `histogram_quantile` over a `rate` of `stockd_request_duration_seconds_bucket`.
 
+mod signals;
+
 use crate::engine::Operation;
+use crate::feed::FeedStats;
 use crate::protocol::{Call, ErrorCode};
 use crate::storage::DurableEngine;
 use crate::wal::DurabilityMode;
@@ -38,7 +41,7 @@ use std::time::{Duration, Instant};
 /// Every call label, in a fixed order (the dense index of a label is its position).
 /// A `static`, so that every label handed out by [`call_label`] points into the same
 /// memory, which makes finding its index a pointer comparison.
-static LABELS: [&str; 28] = [
+static LABELS: [&str; 34] = [
     "ping",
     "position",
     "availability",
@@ -67,6 +70,12 @@ static LABELS: [&str; 28] = [
     "cancel_incoming",
     "restock",
     "bulk_load",
+    "reserve_sourced",
+    "find_stores",
+    "demand",
+    "demand_top",
+    "sourcing_profiles",
+    "set_sourcing_profiles",
 ];
 
 /// Every label [`call_label`] can return, for pre-registering series at zero.
@@ -77,6 +86,9 @@ const OPS: usize = LABELS.len();
 
 /// Index of `"reserve"` in [`LABELS`] (for `stockd_reservations_refused_total`).
 const RESERVE: usize = 12;
+
+/// Index of `"reserve_sourced"` in [`LABELS`].
+const RESERVE_SOURCED: usize = 28;
 
 /// The metrics label of a call. Exhaustive matches, no wildcard: a new `Call` or
 /// `Operation` variant must be given a label (and a place in [`CALL_LABELS`]) before
@@ -98,6 +110,11 @@ fn call_index(call: &Call) -> usize {
         Call::Verify => 7,
         Call::TakeSnapshot => 8,
         Call::Apply(operation) => operation_index(operation),
+        Call::FindStores(_) => 29,
+        Call::Demand { .. } => 30,
+        Call::DemandTop { .. } => 31,
+        Call::SourcingProfiles => 32,
+        Call::SetSourcingProfiles { .. } => 33,
     }
 }
 
@@ -123,6 +140,7 @@ fn operation_index(operation: &Operation) -> usize {
         Op::CancelIncoming { .. } => 25,
         Op::Restock(_) => 26,
         Op::BulkLoad(_) => 27,
+        Op::ReserveSourced(_) => RESERVE_SOURCED,
     }
 }
 
@@ -348,13 +366,17 @@ impl Metrics {
     /// [`stats`](crate::engine::Engine::stats), which walks every reservation shard
     /// (milliseconds with millions of reservations: call this off the runtime threads
     /// that serve requests).
-    pub fn render(&self, durable: &DurableEngine, out: &mut String) {
+    pub fn render(&self, durable: &DurableEngine, feed: Option<&FeedStats>, out: &mut String) {
         let mut w = Writer { out };
         self.render_process(durable, &mut w);
         self.render_calls(&mut w);
         self.render_connections(&mut w);
         render_wal(durable, &mut w);
         render_engine(durable, &mut w);
+        signals::render_demand(durable.engine(), &mut w);
+        if let Some(stats) = feed {
+            signals::render_feed(stats, &mut w);
+        }
     }
 
     fn render_process(&self, durable: &DurableEngine, w: &mut Writer<'_>) {
@@ -410,9 +432,14 @@ impl Metrics {
         );
         w.sample("stockd_requests_unlabelled_total", &[], self.unknown_calls.load(Ordering::Relaxed));
 
-        w.family("stockd_reservations_refused_total", "counter", "Reserve calls answered INSUFFICIENT_STOCK.");
+        w.family(
+            "stockd_reservations_refused_total",
+            "counter",
+            "Reserve and sourced-reserve calls answered INSUFFICIENT_STOCK.",
+        );
         let insufficient = 1 + code_slot(ErrorCode::InsufficientStock);
-        w.sample("stockd_reservations_refused_total", &[], snapshots[RESERVE].outcomes[insufficient]);
+        let refused = snapshots[RESERVE].outcomes[insufficient] + snapshots[RESERVE_SOURCED].outcomes[insufficient];
+        w.sample("stockd_reservations_refused_total", &[], refused);
 
         w.family(
             "stockd_request_duration_seconds",

@@ -339,7 +339,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 
 fn render(metrics: &Metrics, durable: &DurableEngine) -> (String, Vec<Sample>) {
     let mut text = String::new();
-    metrics.render(durable, &mut text);
+    metrics.render(durable, None, &mut text);
     let samples = check_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     (text, samples)
 }

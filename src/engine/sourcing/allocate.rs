@@ -1,0 +1,1 @@
+//! The allocation search: pure, over capacities computed under the stock locks.

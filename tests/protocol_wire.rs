@@ -14,8 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use stockd::codec;
 use stockd::engine::{
-    AdjustReason, Availability, AvailabilityScope, LineQuantity, PartialStep, ReservationState, ReserveLine,
-    ReserveRequest, RestockRequest, ShortLine as EngineShortLine,
+    AdjustReason, Availability, AvailabilityScope, DemandRank, Destination, LineQuantity, OrderLine, PartialStep,
+    ReservationState, ReserveLine, ReserveRequest, RestockRequest, ShortLine as EngineShortLine,
+    SourcedReserveRequest, StoreQuery,
 };
 use stockd::model::{
     Bucket, ChannelBuffer, ChannelSpec, Coordinates, HoldKind, IdKind, LocationFlags, LocationKind, LocationSpec,
@@ -120,6 +121,70 @@ fn position_row() -> BoxedStrategy<PositionRow> {
         .boxed()
 }
 
+fn coordinates() -> BoxedStrategy<Coordinates> {
+    (-90.0..90.0f64, -180.0..180.0f64).prop_map(|(latitude, longitude)| Coordinates { latitude, longitude }).boxed()
+}
+
+fn order_lines() -> BoxedStrategy<Vec<OrderLine>> {
+    vec((text(), any::<u32>()).prop_map(|(sku, quantity)| OrderLine { sku, quantity }), 0..4).boxed()
+}
+
+fn sourced_request() -> BoxedStrategy<SourcedReserveRequest> {
+    let destination = prop_oneof![
+        coordinates().prop_map(|point| Destination::Delivery { point }),
+        text().prop_map(|store| Destination::Pickup { store }),
+    ];
+    (text(), text(), order_lines(), destination, text(), any::<u64>(), option::of(timestamp()))
+        .prop_map(|(id, channel, lines, destination, profile, ttl_ms, promise_by)| SourcedReserveRequest {
+            id,
+            channel,
+            lines,
+            destination,
+            profile,
+            ttl_ms,
+            promise_by,
+        })
+        .boxed()
+}
+
+fn demand_rank() -> BoxedStrategy<DemandRank> {
+    prop_oneof![Just(DemandRank::RefusedUnits), Just(DemandRank::ExpiredUnits), Just(DemandRank::BackorderUnits)]
+        .boxed()
+}
+
+fn demand_counters() -> BoxedStrategy<WireDemandCounters> {
+    any::<[u64; 6]>()
+        .prop_map(|n| WireDemandCounters {
+            refused_reservations: n[0],
+            refused_units: n[1],
+            expired_reservations: n[2],
+            expired_units: n[3],
+            backorder_reservations: n[4],
+            backorder_units: n[5],
+        })
+        .boxed()
+}
+
+fn feed_event() -> BoxedStrategy<WireFeedEvent> {
+    let kind = prop_oneof![
+        Just(WireEventKind::Snapshot),
+        Just(WireEventKind::OutOfStock),
+        Just(WireEventKind::BackInStock),
+        Just(WireEventKind::LowStock),
+        Just(WireEventKind::Changed),
+    ];
+    (text(), text(), any::<bool>(), any::<u64>(), kind, any::<bool>())
+        .prop_map(|(sku, scope, scope_is_channel, available, kind, gap)| WireFeedEvent {
+            sku,
+            scope,
+            scope_is_channel,
+            available,
+            kind,
+            gap,
+        })
+        .boxed()
+}
+
 /// Every `Operation` variant.
 fn operation() -> BoxedStrategy<Operation> {
     let sl = || (text(), text());
@@ -197,6 +262,7 @@ fn operation() -> BoxedStrategy<Operation> {
             })
             .boxed(),
         vec(position_row(), 0..3).prop_map(Operation::BulkLoad).boxed(),
+        sourced_request().prop_map(Operation::ReserveSourced).boxed(),
     ])
     .boxed()
 }
@@ -228,6 +294,18 @@ fn call() -> BoxedStrategy<Call> {
         Just(Call::Verify).boxed(),
         operation().prop_map(Call::Apply).boxed(),
         Just(Call::TakeSnapshot).boxed(),
+        (text(), coordinates(), any::<f64>(), order_lines(), any::<u16>())
+            .prop_filter("NaN never equals itself", |(.., radius_km, _, _)| !radius_km.is_nan())
+            .prop_map(|(channel, point, radius_km, lines, limit)| {
+                Call::FindStores(StoreQuery { channel, point, radius_km, lines, limit })
+            })
+            .boxed(),
+        (text(), option::of(text())).prop_map(|(sku, channel)| Call::Demand { sku, channel }).boxed(),
+        (option::of(text()), demand_rank(), any::<u32>())
+            .prop_map(|(channel, rank, limit)| Call::DemandTop { channel, rank, limit })
+            .boxed(),
+        Just(Call::SourcingProfiles).boxed(),
+        text().prop_map(|toml| Call::SetSourcingProfiles { toml }).boxed(),
     ])
     .boxed()
 }
@@ -238,6 +316,11 @@ fn request() -> BoxedStrategy<Request> {
         (any::<u16>(), text()).prop_map(|(protocol_version, token)| Request::Hello { protocol_version, token }),
         call().prop_map(Request::Call),
         vec(call(), 0..4).prop_map(Request::Batch),
+        (vec(text(), 0..3), vec(text(), 0..3), any::<bool>(), option::of(any::<u32>()), any::<bool>()).prop_map(
+            |(skus, channels, locations, low_stock_below, every_change)| {
+                Request::Subscribe(WireSubscription { skus, channels, locations, low_stock_below, every_change })
+            }
+        ),
     ]
     .boxed()
 }
@@ -363,8 +446,42 @@ fn applied() -> BoxedStrategy<Applied> {
                 })
             })
             .boxed(),
+        (
+            (text(), vec(reserved_line_strategy(), 0..2), timestamp(), any::<bool>(), reservation_state()),
+            vec(allocated_line(), 0..3),
+            any::<u8>(),
+            any::<bool>(),
+        )
+            .prop_map(|((id, lines, expires_at, replayed, state), allocation, locations_used, exact)| {
+                Applied::Sourced(WireSourcedOutcome {
+                    reservation: WireReserveOutcome { id, lines, expires_at, replayed, state },
+                    allocation,
+                    locations_used,
+                    exact,
+                })
+            })
+            .boxed(),
     ])
     .boxed()
+}
+
+fn reserved_line_strategy() -> BoxedStrategy<WireReservedLine> {
+    (text(), text(), any::<u32>(), hold_kind())
+        .prop_map(|(sku, location, quantity, kind)| WireReservedLine { sku, location, quantity, kind })
+        .boxed()
+}
+
+fn allocated_line() -> BoxedStrategy<WireAllocatedLine> {
+    (any::<u16>(), text(), text(), any::<u32>(), hold_kind(), option::of(any::<u32>()))
+        .prop_map(|(line, sku, location, quantity, kind, distance_m)| WireAllocatedLine {
+            line,
+            sku,
+            location,
+            quantity,
+            kind,
+            distance_m,
+        })
+        .boxed()
 }
 
 fn wire_finding() -> BoxedStrategy<WireFinding> {
@@ -439,6 +556,22 @@ fn reply() -> BoxedStrategy<Reply> {
             })
             .boxed(),
         wire_error().prop_map(Reply::Error).boxed(),
+        vec(
+            (text(), any::<u32>(), vec(any::<u32>(), 0..3))
+                .prop_map(|(location, distance_m, available)| WireStoreMatch { location, distance_m, available }),
+            0..3,
+        )
+        .prop_map(Reply::Stores)
+        .boxed(),
+        demand_counters().prop_map(Reply::Demand).boxed(),
+        vec(
+            (text(), option::of(text()), demand_counters())
+                .prop_map(|(sku, channel, counters)| WireDemandEntry { sku, channel, counters }),
+            0..3,
+        )
+        .prop_map(Reply::DemandTop)
+        .boxed(),
+        (vec(text(), 0..3), text()).prop_map(|(names, toml)| Reply::SourcingProfiles { names, toml }).boxed(),
     ])
     .boxed()
 }
@@ -466,6 +599,8 @@ fn response() -> BoxedStrategy<Response> {
         reply().prop_map(Response::Reply),
         vec(reply(), 0..4).prop_map(Response::Batch),
         wire_error().prop_map(Response::Error),
+        any::<u64>().prop_map(|subscription_id| Response::Subscribed { subscription_id }),
+        vec(feed_event(), 0..4).prop_map(Response::Events),
     ]
     .boxed()
 }
@@ -950,6 +1085,18 @@ fn op_samples() -> Vec<(Operation, Role)> {
             Role::Reserve,
         ),
         (Operation::BulkLoad(vec![]), Role::Admin),
+        (
+            Operation::ReserveSourced(SourcedReserveRequest {
+                id: "order-9".into(),
+                channel: "web".into(),
+                lines: vec![OrderLine { sku: s(), quantity: 2 }],
+                destination: Destination::Delivery { point: Coordinates { latitude: 51.5, longitude: -0.125 } },
+                profile: "default".into(),
+                ttl_ms: 900_000,
+                promise_by: None,
+            }),
+            Role::Reserve,
+        ),
     ]
 }
 
@@ -958,7 +1105,7 @@ fn every_operation_needs_the_right_role() {
     let samples = op_samples();
     // One sample per Operation variant (the variant index is the first byte).
     let indexes: Vec<u8> = samples.iter().map(|(op, _)| codec::encode(op)[0]).collect();
-    assert_eq!(indexes, (0..19).collect::<Vec<u8>>(), "one sample per Operation variant, in order");
+    assert_eq!(indexes, (0..20).collect::<Vec<u8>>(), "one sample per Operation variant, in order");
     for (operation, role) in samples {
         assert_eq!(operation_role(&operation), role, "{operation:?}");
         assert_eq!(required_role(&Request::Call(Call::Apply(operation.clone()))), role);
@@ -987,10 +1134,17 @@ fn every_operation_needs_the_right_role() {
         (Call::Stats, Role::Admin),
         (Call::Verify, Role::Admin),
         (Call::TakeSnapshot, Role::Admin),
+        (Call::SourcingProfiles, Role::Read),
+        (Call::Demand { sku: "S".into(), channel: None }, Role::Read),
+        (Call::DemandTop { channel: None, rank: DemandRank::ExpiredUnits, limit: 5 }, Role::Read),
+        (Call::SetSourcingProfiles { toml: String::new() }, Role::Admin),
     ] {
         assert_eq!(call.required_role(), role, "{call:?}");
     }
     assert_eq!(required_role(&Request::Hello { protocol_version: 1, token: "t".into() }), Role::Read);
+    let subscription =
+        WireSubscription { skus: vec![], channels: vec![], locations: true, low_stock_below: None, every_change: true };
+    assert_eq!(required_role(&Request::Subscribe(subscription)), Role::Read);
     assert!(Role::Read < Role::Reserve && Role::Reserve < Role::Admin);
 }
 
@@ -1431,9 +1585,20 @@ fn vectors() -> Vec<(String, Vec<u8>)> {
         Call::Verify,
         Call::Apply(Operation::ExpireDue),
         Call::TakeSnapshot,
+        Call::FindStores(StoreQuery {
+            channel: "web".into(),
+            point: Coordinates { latitude: 51.5, longitude: -0.125 },
+            radius_km: 10.0,
+            lines: vec![OrderLine { sku: "S".into(), quantity: 2 }],
+            limit: 5,
+        }),
+        Call::Demand { sku: "S".into(), channel: Some("web".into()) },
+        Call::DemandTop { channel: None, rank: DemandRank::RefusedUnits, limit: 20 },
+        Call::SourcingProfiles,
+        Call::SetSourcingProfiles { toml: "[profile.p]\nmax_locations = 1\n".into() },
     ];
     let indexes: Vec<u8> = calls.iter().map(|c| codec::encode(c)[0]).collect();
-    assert_eq!(indexes, (0..10).collect::<Vec<u8>>(), "one vector per Call variant");
+    assert_eq!(indexes, (0..15).collect::<Vec<u8>>(), "one vector per Call variant");
     for call in calls {
         request(Request::Call(call));
     }
@@ -1480,7 +1645,23 @@ fn vectors() -> Vec<(String, Vec<u8>)> {
     for operation in operations {
         request(Request::Call(Call::Apply(operation)));
     }
+    request(Request::Call(Call::Apply(Operation::ReserveSourced(SourcedReserveRequest {
+        id: "order-10".into(),
+        channel: "web".into(),
+        lines: vec![OrderLine { sku: "S".into(), quantity: 1 }],
+        destination: Destination::Pickup { store: "ST-1".into() },
+        profile: "pickup".into(),
+        ttl_ms: 900_000,
+        promise_by: None,
+    }))));
     request(Request::Batch(vec![Call::Ping, Call::Stats]));
+    request(Request::Subscribe(WireSubscription {
+        skus: vec!["S".into()],
+        channels: vec!["web".into()],
+        locations: true,
+        low_stock_below: Some(5),
+        every_change: false,
+    }));
 
     let mut response = |response: Response| {
         let frame = ResponseFrame { request_id: 7, response };
@@ -1521,7 +1702,7 @@ fn vectors() -> Vec<(String, Vec<u8>)> {
         forget_at: None,
         applied_steps: vec!["s1".into()],
     };
-    let replies = vec![
+    let mut replies = vec![
         Reply::Pong { server_time_ms: 1_700_000_000_000 },
         Reply::Position(position.clone()),
         Reply::Availability { available: 12 },
@@ -1554,12 +1735,19 @@ fn vectors() -> Vec<(String, Vec<u8>)> {
         }),
         Reply::Error(WireError::new(ErrorCode::Forbidden, "needs admin")),
     ];
+    let counters = WireDemandCounters { refused_reservations: 2, refused_units: 7, ..WireDemandCounters::default() };
+    replies.extend([
+        Reply::Stores(vec![WireStoreMatch { location: "ST-1".into(), distance_m: 1_250, available: vec![4] }]),
+        Reply::Demand(counters),
+        Reply::DemandTop(vec![WireDemandEntry { sku: "S".into(), channel: None, counters }]),
+        Reply::SourcingProfiles { names: vec!["p".into()], toml: "[profile.p]\n".into() },
+    ]);
     let indexes: Vec<u8> = replies.iter().map(|r| codec::encode(r)[0]).collect();
-    assert_eq!(indexes, (0..11).collect::<Vec<u8>>(), "one vector per Reply variant");
+    assert_eq!(indexes, (0..15).collect::<Vec<u8>>(), "one vector per Reply variant");
     for reply in replies {
         response(Response::Reply(reply));
     }
-    let applied = vec![
+    let mut applied = vec![
         Applied::Locations(vec!["L".into()]),
         Applied::Done,
         Applied::Reserved(WireReserveOutcome {
@@ -1585,13 +1773,41 @@ fn vectors() -> Vec<(String, Vec<u8>)> {
             rejections: vec![WireRowRejection { row: 1, error: WireError::new(ErrorCode::Conflict, "below reserved") }],
         }),
     ];
+    applied.push(Applied::Sourced(WireSourcedOutcome {
+        reservation: WireReserveOutcome {
+            id: "order-9".into(),
+            lines: vec![WireReservedLine { sku: "S".into(), location: "DC-1".into(), quantity: 2, kind: HoldKind::InStock }],
+            expires_at: Timestamp(900_000),
+            replayed: false,
+            state: ReservationState::Held,
+        },
+        allocation: vec![WireAllocatedLine {
+            line: 0,
+            sku: "S".into(),
+            location: "DC-1".into(),
+            quantity: 2,
+            kind: HoldKind::InStock,
+            distance_m: Some(12_345),
+        }],
+        locations_used: 1,
+        exact: true,
+    }));
     let indexes: Vec<u8> = applied.iter().map(|a| codec::encode(a)[0]).collect();
-    assert_eq!(indexes, (0..7).collect::<Vec<u8>>(), "one vector per Applied variant");
+    assert_eq!(indexes, (0..8).collect::<Vec<u8>>(), "one vector per Applied variant");
     for applied in applied.into_iter().filter(|a| *a != Applied::Done) {
         response(Response::Reply(Reply::Applied(applied)));
     }
     response(Response::Batch(vec![Reply::Pong { server_time_ms: 1 }]));
     response(Response::Error(WireError::new(ErrorCode::Unauthenticated, "say Hello first")));
+    response(Response::Subscribed { subscription_id: 3 });
+    response(Response::Events(vec![WireFeedEvent {
+        sku: "S".into(),
+        scope: "web".into(),
+        scope_is_channel: true,
+        available: 0,
+        kind: WireEventKind::OutOfStock,
+        gap: false,
+    }]));
     out
 }
 

@@ -3,7 +3,8 @@
 //! One module per command family: [`args`] (connection flags, trust, parsing of
 //! lines and times), [`query`] (reads), [`reserve`] (the reservation lifecycle),
 //! [`stock`] (stock writes and CSV imports), [`admin`] (locations and operator
-//! calls) and [`output`] (tables, JSON, errors and exit codes).
+//! calls), [`sourcing`] (sourced reserves, the store finder, lost demand, profiles),
+//! [`watch`] (the change feed) and [`output`] (tables, JSON, errors and exit codes).
 //!
 //! Exit codes: 0 success; 1 the server refused the call (the error code's name and
 //! message are printed), or the call ran and reported problems (rejected import rows,
@@ -14,7 +15,9 @@ mod args;
 mod output;
 mod query;
 mod reserve;
+mod sourcing;
 mod stock;
+mod watch;
 
 use args::{ConnArgs, Session};
 use clap::{Parser, Subcommand};
@@ -79,6 +82,17 @@ enum Command {
     /// Snapshots: `snapshot take`.
     #[command(subcommand)]
     Snapshot(admin::SnapshotCommand),
+    /// Reserve an order where its sourcing profile says: `source <id> --channel web --to LAT,LON SKU=QTY...` (or --pickup STORE).
+    Source(sourcing::SourceArgs),
+    /// Click & collect: pickup stores near a point that have the whole basket now.
+    Stores(sourcing::StoresArgs),
+    /// Lost demand: the top SKUs by refused (or expired, backordered) units, or one SKU's counters.
+    Demand(sourcing::DemandArgs),
+    /// Sourcing profiles: `profiles show`, `profiles set <file.toml>`.
+    #[command(subcommand)]
+    Profiles(sourcing::ProfilesCommand),
+    /// Follow availability changes (out of stock, back in stock, low stock, every change) as they happen.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,5 +134,10 @@ async fn run(session: &Session, command: Command) -> Result<bool, Failure> {
         Command::Verify => admin::verify(session).await,
         Command::Stats => admin::stats(session).await,
         Command::Snapshot(command) => admin::snapshot(session, command).await,
+        Command::Source(args) => sourcing::source(session, args).await,
+        Command::Stores(args) => sourcing::stores(session, args).await,
+        Command::Demand(args) => sourcing::demand(session, args).await,
+        Command::Profiles(command) => sourcing::profiles(session, command).await,
+        Command::Watch(args) => watch::watch(session, args).await,
     }
 }

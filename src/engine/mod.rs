@@ -7,6 +7,7 @@
 
 mod bulk;
 mod catalogue_ops;
+mod changes;
 mod error;
 mod image;
 mod interner;
@@ -23,6 +24,7 @@ mod stock_table;
 mod verify;
 
 pub use bulk::{BulkLoadOutcome, RowRejection};
+pub use changes::{ChangeTracker, Drained, DEFAULT_CHANGE_QUEUE_CAPACITY};
 pub use error::{EngineError, ShortLine};
 pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
 pub use journal::{
@@ -91,6 +93,8 @@ pub struct Engine {
     reservations: ReservationTable,
     /// Where every change is recorded (the write-ahead log), if anywhere.
     journal: Option<Arc<dyn Journal>>,
+    /// SKUs whose positions changed, for the change feed (disabled unless watched).
+    changes: Arc<ChangeTracker>,
 }
 
 impl Default for Engine {
@@ -101,8 +105,10 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
+        let changes = Arc::new(ChangeTracker::default());
         Engine {
-            stock: StockTable::new(config.stock_shards),
+            stock: StockTable::new(config.stock_shards, changes.clone()),
+            changes,
             reservations: ReservationTable::new(config.reservation_shards),
             catalogue: ArcSwap::from_pointee(Catalogue::default()),
             catalogue_writer: Mutex::new(()),

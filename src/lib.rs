@@ -10,6 +10,9 @@
 //! - [`engine`]: the [`Engine`], the one API that binaries and tests call: the
 //!   sharded stock table, the reservation table with its deadline heaps, every
 //!   write ([`Operation`]), every read, bulk loads and `verify`.
+//! - [`feed`]: the availability change feed: subscriptions to SKUs, channels or
+//!   everything, coalesced events, bounded per subscriber, fed by the engine's
+//!   change tracker on one hub thread.
 //! - [`limits`]: every bound the engine enforces.
 //! - [`codec`]: the one place that names an encoding (bincode 2.0.1, pinned).
 //! - [`wal`]: the write-ahead log: segment format, group-commit writer and syncer,
@@ -32,6 +35,7 @@ pub mod client;
 pub mod codec;
 pub mod demo;
 pub mod engine;
+pub mod feed;
 pub mod limits;
 pub mod model;
 pub mod protocol;

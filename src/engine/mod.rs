@@ -7,6 +7,7 @@
 
 mod bulk;
 mod catalogue_ops;
+mod changes;
 mod demand;
 mod error;
 mod image;
@@ -25,6 +26,7 @@ mod stock_table;
 mod verify;
 
 pub use bulk::{BulkLoadOutcome, RowRejection};
+pub use changes::{ChangeTracker, Drained, DEFAULT_CHANGE_QUEUE_CAPACITY};
 pub use demand::{DemandCounters, DemandEntry, DemandRank};
 pub use error::{EngineError, ShortLine, SourcingShortLine, UnsourceableReason};
 pub use image::{ChannelImage, EngineImage, ImageError, StoredPosition};
@@ -102,6 +104,8 @@ pub struct Engine {
     sourcing_profiles: ArcSwap<SourcingProfiles>,
     /// Lost-demand counters since start (not logged, not in snapshots).
     demand: demand::DemandTable,
+    /// SKUs whose positions changed, for the change feed (disabled unless watched).
+    changes: Arc<ChangeTracker>,
 }
 
 impl Default for Engine {
@@ -112,8 +116,10 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
+        let changes = Arc::new(ChangeTracker::default());
         Engine {
-            stock: StockTable::new(config.stock_shards),
+            stock: StockTable::new(config.stock_shards, changes.clone()),
+            changes,
             reservations: ReservationTable::new(config.reservation_shards),
             catalogue: ArcSwap::from_pointee(Catalogue::default()),
             catalogue_writer: Mutex::new(()),

@@ -5,9 +5,11 @@
 //! contiguous slice. Writers that touch several SKUs lock their shards in ascending
 //! shard order, which is what makes multi-line reservations deadlock-free.
 
+use super::changes::ChangeTracker;
 use crate::model::{LocationId, Position, SkuId};
 use crossbeam_utils::CachePadded;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 /// One position and the location it is at (what bulk loads and snapshots insert).
 #[derive(Clone, Debug, Default)]
@@ -54,6 +56,10 @@ pub struct StockShard {
     shard_bits: u32,
     /// Positions in this shard (for sizing a snapshot's copy up front).
     position_count: usize,
+    /// Told of every SKU whose positions may change, for the change feed. Every
+    /// mutable accessor below calls it (the shard's write lock is held), so no write
+    /// path elsewhere needs to know about the feed.
+    changes: Arc<ChangeTracker>,
 }
 
 impl StockShard {
@@ -75,6 +81,7 @@ impl StockShard {
         let slot = self.slot(sku);
         let positions = self.skus.get_mut(slot)?;
         let index = positions.find(location).ok()?;
+        self.changes.touch(sku);
         Some(&mut positions.positions[index])
     }
 
@@ -88,6 +95,7 @@ impl StockShard {
 
     /// The position, created empty if it does not exist yet.
     pub fn get_or_insert(&mut self, sku: SkuId, location: LocationId) -> &mut Position {
+        self.changes.touch(sku);
         let slot = self.slot(sku);
         let positions = self.slot_mut(sku);
         let index = match positions.find(location) {
@@ -108,6 +116,7 @@ impl StockShard {
         if fresh.is_empty() {
             return;
         }
+        self.changes.touch(sku);
         self.position_count += fresh.len();
         let positions = self.slot_mut(sku);
         let mut entries: Vec<PositionEntry> = Vec::new();
@@ -192,11 +201,19 @@ impl StockTable {
     pub const MAX_SHARDS: usize = 1 << 16;
 
     /// `shard_count` is rounded up to a power of two, at most [`Self::MAX_SHARDS`].
-    pub fn new(shard_count: usize) -> StockTable {
+    /// Every shard tells `changes` of the SKUs it lets a caller mutate.
+    pub fn new(shard_count: usize, changes: Arc<ChangeTracker>) -> StockTable {
         let shard_count = shard_count.clamp(1, Self::MAX_SHARDS).next_power_of_two();
         let shard_bits = shard_count.trailing_zeros();
         let shards = (0..shard_count)
-            .map(|_| CachePadded::new(RwLock::new(StockShard { skus: Vec::new(), shard_bits, position_count: 0 })))
+            .map(|_| {
+                CachePadded::new(RwLock::new(StockShard {
+                    skus: Vec::new(),
+                    shard_bits,
+                    position_count: 0,
+                    changes: changes.clone(),
+                }))
+            })
             .collect();
         StockTable { shards, shard_bits }
     }

@@ -111,6 +111,8 @@ struct StreamState {
 impl StreamState {
     fn new(shared: Arc<ServerShared>, connection: Arc<ConnectionState>) -> StreamState {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        // An event of the longest SKU and scope names encodes in under 160 bytes.
+        let events_per_frame = (shared.wire_limits.max_frame_bytes as usize / 256).clamp(1, MAX_EVENTS_PER_FRAME);
         StreamState {
             decoder: FrameDecoder::new(shared.wire_limits.max_frame_bytes),
             shared,
@@ -123,8 +125,7 @@ impl StreamState {
             in_flight: 0,
             close_after_write: None,
             feed: None,
-            // An event of the longest SKU and scope names encodes in under 160 bytes.
-            events_per_frame: (shared_frame_bytes(&shared) / 256).clamp(1, MAX_EVENTS_PER_FRAME),
+            events_per_frame,
         }
     }
 
@@ -482,10 +483,6 @@ async fn next_events(feed: &Option<Feed>, out: &mut Vec<FeedEvent>, max: usize) 
         Some(feed) => feed.subscriber.next_batch(out, max).await,
         None => std::future::pending().await,
     }
-}
-
-fn shared_frame_bytes(shared: &ServerShared) -> usize {
-    shared.wire_limits.max_frame_bytes as usize
 }
 
 /// Runs a call or a batch (never `Hello`, which is answered before dispatch) and

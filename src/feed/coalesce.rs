@@ -1,0 +1,303 @@
+//! A subscriber's pending changes, coalesced by key, and the kind of event a
+//! (value before, latest value) pair makes. No locks here: the subscriber's mutex
+//! guards a [`PendingTable`].
+
+use super::{EventKind, FeedEvent};
+use crate::model::{LocationId, SkuId};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// A scope as the hub numbers it: a channel slot (the hub's own numbering of the
+/// channels subscriptions name) or a location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ScopeKey {
+    Channel(u32),
+    Location(LocationId),
+}
+
+/// One watched value: a SKU in a scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key {
+    pub sku: SkuId,
+    pub scope: ScopeKey,
+}
+
+/// The names an event carries, shared (reference-counted) with the hub's tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Names {
+    pub sku: Arc<str>,
+    pub scope: Arc<str>,
+    pub scope_is_channel: bool,
+}
+
+/// A pending change: the value before its first un-sent change (`None`: a value to
+/// send as it is, a snapshot or a re-sent value after a gap) and the latest value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    names: Names,
+    before: Option<u64>,
+    latest: u64,
+    gap: bool,
+}
+
+/// What became of an offered change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Offered {
+    Inserted,
+    /// Merged into the change already pending for its key.
+    Coalesced,
+    /// The table holds `buffer_keys` changes already: nothing was stored.
+    Full,
+}
+
+/// The event kind of a change from `before` to `latest`, if the subscriber wants one.
+/// Precedence: OutOfStock, BackInStock, LowStock, Changed.
+pub(crate) fn kind_of(before: u64, latest: u64, low_stock_below: Option<u32>, every_change: bool) -> Option<EventKind> {
+    if before > 0 && latest == 0 {
+        return Some(EventKind::OutOfStock);
+    }
+    if before == 0 && latest > 0 {
+        return Some(EventKind::BackInStock);
+    }
+    if let Some(threshold) = low_stock_below.map(u64::from) {
+        if before >= threshold && latest < threshold {
+            return Some(EventKind::LowStock);
+        }
+    }
+    (every_change && before != latest).then_some(EventKind::Changed)
+}
+
+/// Pending changes of one subscriber, by key. Holds at most `buffer_keys` changes
+/// plus one value to send per key of the subscriber's own list (snapshots, re-sent
+/// values after a gap), plus the snapshot of listed SKUs the engine has never seen.
+#[derive(Debug)]
+pub(crate) struct PendingTable {
+    entries: BTreeMap<Key, Entry>,
+    /// Entries with a `before` value: the ones `buffer_keys` bounds.
+    changes: usize,
+    buffer_keys: usize,
+    /// An every-SKU subscription's resync marker is due.
+    marker: bool,
+    /// (sku, channel, gap) of listed SKUs the engine has never seen: sent as 0.
+    unseen: VecDeque<(Arc<str>, Arc<str>, bool)>,
+}
+
+impl PendingTable {
+    pub fn new(buffer_keys: usize) -> PendingTable {
+        PendingTable {
+            entries: BTreeMap::new(),
+            changes: 0,
+            buffer_keys: buffer_keys.max(1),
+            marker: false,
+            unseen: VecDeque::new(),
+        }
+    }
+
+    /// Entries waiting (markers and unseen-SKU values included).
+    pub fn len(&self) -> usize {
+        self.entries.len() + self.unseen.len() + usize::from(self.marker)
+    }
+
+    /// Offers a change of `key` from `before` to `latest`.
+    pub fn offer(&mut self, key: Key, names: impl FnOnce() -> Names, before: u64, latest: u64) -> Offered {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.latest = latest;
+            return Offered::Coalesced;
+        }
+        if self.changes >= self.buffer_keys {
+            return Offered::Full;
+        }
+        self.entries.insert(key, Entry { names: names(), before: Some(before), latest, gap: false });
+        self.changes += 1;
+        Offered::Inserted
+    }
+
+    /// Sets a value to send as it is (kind `Snapshot`), replacing what was pending
+    /// for the key.
+    pub fn put_value(&mut self, key: Key, names: Names, latest: u64, gap: bool) {
+        let replaced = self.entries.insert(key, Entry { names, before: None, latest, gap });
+        if replaced.is_some_and(|entry| entry.before.is_some()) {
+            self.changes -= 1;
+        }
+    }
+
+    /// The snapshot of a listed SKU that the engine has never seen: 0 in `channel`.
+    pub fn put_unseen(&mut self, sku: Arc<str>, channel: Arc<str>, gap: bool) {
+        self.unseen.push_back((sku, channel, gap));
+    }
+
+    pub fn set_marker(&mut self) {
+        self.marker = true;
+    }
+
+    /// Drops everything pending (on overflow).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.unseen.clear();
+        self.changes = 0;
+        self.marker = false;
+    }
+
+    /// Moves up to `max` events into `out`; returns (events, of which with `gap`).
+    /// Changes that make no event for this subscriber are dropped on the way.
+    pub fn take(
+        &mut self,
+        out: &mut Vec<FeedEvent>,
+        max: usize,
+        low_stock_below: Option<u32>,
+        every_change: bool,
+    ) -> (usize, usize) {
+        let mut taken = 0;
+        let mut gaps = 0;
+        if max > 0 && self.marker {
+            self.marker = false;
+            out.push(FeedEvent::resync_marker());
+            taken += 1;
+            gaps += 1;
+        }
+        while taken < max {
+            let Some((sku, channel, gap)) = self.unseen.pop_front() else { break };
+            out.push(FeedEvent {
+                sku,
+                scope: channel,
+                scope_is_channel: true,
+                available: 0,
+                kind: EventKind::Snapshot,
+                gap,
+            });
+            taken += 1;
+            gaps += usize::from(gap);
+        }
+        while taken < max {
+            let Some((_, entry)) = self.entries.pop_first() else { break };
+            let kind = match entry.before {
+                None => Some(EventKind::Snapshot),
+                Some(before) => {
+                    self.changes -= 1;
+                    kind_of(before, entry.latest, low_stock_below, every_change)
+                }
+            };
+            let Some(kind) = kind else { continue };
+            out.push(FeedEvent {
+                sku: entry.names.sku,
+                scope: entry.names.scope,
+                scope_is_channel: entry.names.scope_is_channel,
+                available: entry.latest,
+                kind,
+                gap: entry.gap,
+            });
+            taken += 1;
+            gaps += usize::from(entry.gap);
+        }
+        (taken, gaps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(sku: u32, channel: u32) -> Key {
+        Key { sku: SkuId(sku), scope: ScopeKey::Channel(channel) }
+    }
+
+    fn names() -> Names {
+        Names { sku: Arc::from("SKU"), scope: Arc::from("web"), scope_is_channel: true }
+    }
+
+    fn take_all(table: &mut PendingTable, low: Option<u32>, every: bool) -> Vec<(EventKind, u64, bool)> {
+        let mut out = Vec::new();
+        table.take(&mut out, usize::MAX, low, every);
+        out.into_iter().map(|e| (e.kind, e.available, e.gap)).collect()
+    }
+
+    #[test]
+    fn kinds_from_before_and_latest() {
+        assert_eq!(kind_of(5, 0, None, false), Some(EventKind::OutOfStock));
+        assert_eq!(kind_of(0, 3, None, false), Some(EventKind::BackInStock));
+        assert_eq!(kind_of(0, 3, Some(10), true), Some(EventKind::BackInStock), "back in stock wins over low");
+        assert_eq!(kind_of(10, 9, Some(10), false), Some(EventKind::LowStock));
+        assert_eq!(kind_of(12, 3, Some(10), false), Some(EventKind::LowStock));
+        assert_eq!(kind_of(9, 3, Some(10), false), None, "already below: no new crossing");
+        assert_eq!(kind_of(9, 3, Some(10), true), Some(EventKind::Changed));
+        assert_eq!(kind_of(3, 12, Some(10), false), None, "rising above the threshold is not low stock");
+        assert_eq!(kind_of(7, 7, None, true), None, "no change, no event");
+        assert_eq!(kind_of(7, 8, None, false), None);
+        assert_eq!(kind_of(7, 8, None, true), Some(EventKind::Changed));
+        assert_eq!(kind_of(4, 0, Some(10), true), Some(EventKind::OutOfStock), "out of stock wins over low");
+    }
+
+    #[test]
+    fn a_burst_keeps_the_first_before_and_the_last_value() {
+        let mut table = PendingTable::new(4);
+        assert_eq!(table.offer(key(1, 0), names, 5, 3), Offered::Inserted);
+        assert_eq!(table.offer(key(1, 0), names, 3, 0), Offered::Coalesced);
+        assert_eq!(table.offer(key(1, 0), names, 0, 2), Offered::Coalesced);
+        // 5 -> 2: not out of stock, not back in stock.
+        assert_eq!(take_all(&mut table, None, true), vec![(EventKind::Changed, 2, false)]);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_burst_that_ends_where_it_started_is_nothing() {
+        let mut table = PendingTable::new(4);
+        table.offer(key(1, 0), names, 5, 0);
+        table.offer(key(1, 0), names, 0, 5);
+        assert_eq!(take_all(&mut table, Some(10), true), vec![]);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_keys_but_coalesces_known_ones() {
+        let mut table = PendingTable::new(2);
+        table.offer(key(1, 0), names, 5, 4);
+        table.offer(key(2, 0), names, 5, 4);
+        assert_eq!(table.offer(key(3, 0), names, 5, 4), Offered::Full);
+        assert_eq!(table.offer(key(2, 0), names, 4, 0), Offered::Coalesced);
+        assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn overflow_then_gap_values_carry_the_latest() {
+        let mut table = PendingTable::new(1);
+        table.offer(key(1, 0), names, 5, 4);
+        assert_eq!(table.offer(key(2, 0), names, 5, 4), Offered::Full);
+        // What the hub does on Full: drop everything, re-send every listed key's value.
+        table.clear();
+        table.put_value(key(1, 0), names(), 4, true);
+        table.put_value(key(2, 0), names(), 4, true);
+        // Re-sent values do not count against buffer_keys, and later changes coalesce into them.
+        assert_eq!(table.offer(key(2, 0), names, 4, 0), Offered::Coalesced);
+        assert_eq!(table.offer(key(3, 0), names, 1, 2), Offered::Inserted);
+        // Key 3's 1 -> 2 is a plain change, which this subscriber does not want.
+        assert_eq!(
+            take_all(&mut table, None, false),
+            vec![(EventKind::Snapshot, 4, true), (EventKind::Snapshot, 0, true)]
+        );
+    }
+
+    #[test]
+    fn take_respects_max_and_the_marker_comes_first() {
+        let mut table = PendingTable::new(8);
+        table.offer(key(1, 0), names, 0, 1);
+        table.offer(key(2, 0), names, 0, 1);
+        table.set_marker();
+        let mut out = Vec::new();
+        assert_eq!(table.take(&mut out, 2, None, false), (2, 1));
+        assert!(out[0].is_resync_marker());
+        assert_eq!(out[1].kind, EventKind::BackInStock);
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn unseen_skus_are_sent_as_zero_before_any_change() {
+        let mut table = PendingTable::new(8);
+        table.put_unseen(Arc::from("NEW"), Arc::from("web"), false);
+        table.offer(key(1, 0), names, 0, 1);
+        let mut out = Vec::new();
+        table.take(&mut out, 10, None, false);
+        assert_eq!(&*out[0].sku, "NEW");
+        assert_eq!((out[0].kind, out[0].available), (EventKind::Snapshot, 0));
+        assert_eq!(out[1].kind, EventKind::BackInStock);
+    }
+}

@@ -1,0 +1,837 @@
+//! The hub: one thread ("stockd-feed") that turns the engine's dirty SKUs into
+//! changes of watched values and offers them to subscribers.
+//!
+//! One cycle ([`FeedHub::run_cycle`]), under the hub's state mutex:
+//! 1. forget dropped subscribers, take new ones; with none at all, disable the
+//!    engine's tracker and forget every value (nothing is watched);
+//! 2. enable the tracker (before any value is read, so no later change is missed);
+//! 3. a new catalogue (channels, kits, buffers) means every watched value is recomputed;
+//! 4. subscribers came or went: rebuild the interest (which keys are watched, by
+//!    whom), reading the current value of each newly watched key, and give each new
+//!    subscriber its snapshot (or, for every SKU, its resync marker) from those values;
+//! 5. new SKU names: resolve listed names the engine had not seen (they get their
+//!    snapshot now); with an every-SKU subscriber, watch the new SKUs from 0;
+//! 6. drain the dirty SKUs (all of them: every watched SKU after an overflow or a
+//!    catalogue change), recompute each watched key of those SKUs (and of the kits
+//!    made of them), and offer each changed value to every interested subscriber;
+//! 7. wake the subscribers that got something.
+//!
+//! Why the values stay true: the tracker is enabled before a value is first read, and
+//! a SKU is reported after any change that its read may have missed (see
+//! `engine::changes`). Every offer carries the value the hub kept before and the new
+//! one, and the hub keeps one value per key for everybody, so a subscriber whose
+//! snapshot came from the hub's value is offered every later change of it.
+
+use super::coalesce::{Key, Names, Offered, PendingTable, ScopeKey};
+use super::subscription::{Subscriber, SubscriberShared};
+use super::{FeedConfig, FeedError, FeedScope, FeedStats, SubscriptionSpec, MAX_SCOPES_PER_SUBSCRIPTION};
+use crate::model::{validate_id, Catalogue, Channel, IdKind, LocationId, SkuId};
+use crate::Engine;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+/// The change feed of one engine. Start it with [`FeedHub::start`] (a thread) or
+/// [`FeedHub::manual`] (cycles run by the caller, for tests).
+pub struct FeedHub {
+    core: Arc<HubCore>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the hub thread, the hub handle and every subscriber share.
+pub(crate) struct HubCore {
+    engine: Arc<Engine>,
+    config: FeedConfig,
+    /// Everything a cycle reads and writes; held for a whole cycle.
+    state: Mutex<HubState>,
+    /// Subscribers not yet registered by a cycle (at most `max_subscribers`).
+    incoming: Mutex<Vec<Arc<SubscriberShared>>>,
+    /// Open subscriptions (registered or not), for the limit.
+    subscribers: AtomicUsize,
+    next_id: AtomicU64,
+    stopped: AtomicBool,
+    counters: Counters,
+    /// The hub thread, to wake it early when a subscriber arrives.
+    thread: OnceLock<std::thread::Thread>,
+}
+
+#[derive(Default)]
+struct Counters {
+    events_sent: AtomicU64,
+    coalesced: AtomicU64,
+    gaps: AtomicU64,
+    overflows: AtomicU64,
+    tracker_overflows: AtomicU64,
+    cycles: AtomicU64,
+    tracked_keys: AtomicU64,
+    pending_keys: AtomicU64,
+    pending_keys_max: AtomicU64,
+}
+
+/// A channel as the hub numbers it. Slots are never reused.
+struct ChannelSlot {
+    name: Arc<str>,
+    /// From the current catalogue; `None` if the channel was removed (its values are 0).
+    channel: Option<Arc<Channel>>,
+}
+
+/// A registered subscriber, resolved.
+struct SubRecord {
+    shared: Arc<SubscriberShared>,
+    /// Sorted, deduplicated.
+    channel_slots: Vec<u32>,
+    wants_locations: bool,
+    every_sku: bool,
+    /// Listed SKUs the engine knows, sorted, deduplicated.
+    skus: Vec<SkuId>,
+    /// Listed SKUs no write has named yet.
+    unseen: Vec<Arc<str>>,
+    /// Offered something this cycle: wake it at the end.
+    woken: bool,
+}
+
+impl SubRecord {
+    fn wants(&self, scope: ScopeKey) -> bool {
+        match scope {
+            ScopeKey::Channel(slot) => self.channel_slots.binary_search(&slot).is_ok(),
+            ScopeKey::Location(_) => self.wants_locations,
+        }
+    }
+}
+
+/// The last values the hub knows for one watched SKU.
+struct TrackedSku {
+    name: Arc<str>,
+    /// (channel slot, value), sorted by slot.
+    channels: Vec<(u32, u64)>,
+    /// (location, value) of each position, sorted by location, if watched.
+    locations: Option<Vec<(LocationId, u64)>>,
+    /// Indices into `HubState::subs` of the subscribers listing it.
+    listed_by: Vec<usize>,
+}
+
+impl TrackedSku {
+    fn key_count(&self) -> usize {
+        self.channels.len() + self.locations.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// A change found by a cycle.
+struct Change {
+    key: Key,
+    names: Names,
+    before: u64,
+    latest: u64,
+}
+
+struct HubState {
+    subs: Vec<SubRecord>,
+    channel_slots: Vec<ChannelSlot>,
+    slot_by_name: FxHashMap<Arc<str>, u32>,
+    tracked: FxHashMap<SkuId, TrackedSku>,
+    tracked_keys: usize,
+    /// Indices of the every-SKU subscribers, and the union of what they watch.
+    every_subs: Vec<usize>,
+    every_channels: Vec<u32>,
+    every_locations: bool,
+    /// Component SKU -> the kits made of it.
+    kits_of: FxHashMap<SkuId, Vec<SkuId>>,
+    catalogue: Arc<Catalogue>,
+    /// SKU ids seen so far (`Engine::sku_count` at the last cycle).
+    known_skus: usize,
+    tracker_on: bool,
+    dirty: Vec<SkuId>,
+}
+
+impl FeedHub {
+    /// Starts the hub and its thread, "stockd-feed", which runs a cycle every
+    /// `poll_interval`. The engine's tracker is enabled only while subscribers exist.
+    pub fn start(engine: Arc<Engine>, config: FeedConfig) -> Arc<FeedHub> {
+        let hub = FeedHub::manual(engine, config);
+        let core = hub.core.clone();
+        let poll_interval = core.config.poll_interval;
+        let handle = std::thread::Builder::new()
+            .name("stockd-feed".to_owned())
+            .spawn(move || {
+                while !core.is_stopped() {
+                    core.run_cycle();
+                    std::thread::park_timeout(poll_interval);
+                }
+            })
+            .expect("the feed thread starts");
+        let _ = hub.core.thread.set(handle.thread().clone());
+        *hub.thread.lock() = Some(handle);
+        hub
+    }
+
+    /// A hub without a thread: nothing happens until the caller runs
+    /// [`FeedHub::run_cycle`]. For deterministic tests, and for embedding the hub in
+    /// another loop.
+    pub fn manual(engine: Arc<Engine>, config: FeedConfig) -> Arc<FeedHub> {
+        let catalogue = engine.catalogue();
+        let state = HubState {
+            subs: Vec::new(),
+            channel_slots: Vec::new(),
+            slot_by_name: FxHashMap::default(),
+            tracked: FxHashMap::default(),
+            tracked_keys: 0,
+            every_subs: Vec::new(),
+            every_channels: Vec::new(),
+            every_locations: false,
+            kits_of: kits_of(&catalogue),
+            catalogue,
+            known_skus: 0,
+            tracker_on: false,
+            dirty: Vec::new(),
+        };
+        Arc::new(FeedHub {
+            core: Arc::new(HubCore {
+                engine,
+                config,
+                state: Mutex::new(state),
+                incoming: Mutex::new(Vec::new()),
+                subscribers: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+                stopped: AtomicBool::new(false),
+                counters: Counters::default(),
+                thread: OnceLock::new(),
+            }),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// Opens a subscription. Its first events (snapshot or resync marker) arrive
+    /// after the hub's next cycle.
+    pub fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscriber, FeedError> {
+        self.core.subscribe(spec)
+    }
+
+    /// Runs one cycle now, on this thread (it waits for a cycle in progress on the
+    /// hub thread, if any). Does nothing once stopped.
+    pub fn run_cycle(&self) {
+        if !self.core.is_stopped() {
+            self.core.run_cycle();
+        }
+    }
+
+    pub fn stats(&self) -> FeedStats {
+        let counters = &self.core.counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        FeedStats {
+            subscribers: self.core.subscribers.load(Ordering::Relaxed) as u64,
+            events_sent: get(&counters.events_sent),
+            coalesced: get(&counters.coalesced),
+            gaps: get(&counters.gaps),
+            overflows: get(&counters.overflows),
+            tracker_overflows: get(&counters.tracker_overflows),
+            cycles: get(&counters.cycles),
+            tracked_keys: get(&counters.tracked_keys),
+            pending_keys: get(&counters.pending_keys),
+            pending_keys_max: get(&counters.pending_keys_max),
+        }
+    }
+
+    pub fn config(&self) -> &FeedConfig {
+        &self.core.config
+    }
+
+    /// Stops the hub: joins its thread, disables the engine's tracker, and wakes
+    /// every subscriber (whose `next_batch` then returns what is pending, then 0).
+    /// New subscriptions are refused with [`FeedError::Stopped`]. Idempotent.
+    pub fn stop(&self) {
+        self.core.stopped.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.core.thread.get() {
+            thread.unpark();
+        }
+        if let Some(handle) = self.thread.lock().take() {
+            let _ = handle.join();
+        }
+        let state = self.core.state.lock();
+        self.core.engine.changes().disable();
+        for record in &state.subs {
+            record.shared.notify.notify_waiters();
+            record.shared.notify.notify_one();
+        }
+        for shared in self.core.incoming.lock().iter() {
+            shared.notify.notify_waiters();
+            shared.notify.notify_one();
+        }
+    }
+}
+
+impl Drop for FeedHub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl HubCore {
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn count_taken(&self, taken: usize, gaps: usize) {
+        if taken > 0 {
+            self.counters.events_sent.fetch_add(taken as u64, Ordering::Relaxed);
+        }
+        if gaps > 0 {
+            self.counters.gaps.fetch_add(gaps as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn unsubscribed(&self) {
+        self.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn subscribe(self: &Arc<Self>, spec: SubscriptionSpec) -> Result<Subscriber, FeedError> {
+        if self.is_stopped() {
+            return Err(FeedError::Stopped);
+        }
+        self.validate(&spec)?;
+        let limit = self.config.max_subscribers;
+        self.subscribers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| (open < limit).then_some(open + 1))
+            .map_err(|_| FeedError::TooManySubscribers { limit })?;
+        let shared = Arc::new(SubscriberShared {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            spec,
+            pending: Mutex::new(PendingTable::new(self.config.buffer_keys)),
+            notify: tokio::sync::Notify::new(),
+            dropped: AtomicBool::new(false),
+        });
+        self.incoming.lock().push(shared.clone());
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+        Ok(Subscriber { shared, core: self.clone() })
+    }
+
+    fn validate(&self, spec: &SubscriptionSpec) -> Result<(), FeedError> {
+        if spec.scopes.is_empty() {
+            return Err(FeedError::NoScopes);
+        }
+        if spec.scopes.len() > MAX_SCOPES_PER_SUBSCRIPTION {
+            return Err(FeedError::TooManyScopes { count: spec.scopes.len(), limit: MAX_SCOPES_PER_SUBSCRIPTION });
+        }
+        let limit = self.config.max_skus_per_subscription;
+        if spec.skus.len() > limit {
+            return Err(FeedError::TooManySkus { count: spec.skus.len(), limit });
+        }
+        for sku in &spec.skus {
+            validate_id(IdKind::Sku, sku)
+                .map_err(|error| FeedError::InvalidSku { sku: sku.clone(), reason: error.to_string() })?;
+        }
+        let catalogue = self.engine.catalogue();
+        for scope in &spec.scopes {
+            if let FeedScope::Channel(name) = scope {
+                if catalogue.channel(name).is_none() {
+                    return Err(FeedError::UnknownChannel(name.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_cycle(&self) {
+        let mut state = self.state.lock();
+        self.counters.cycles.fetch_add(1, Ordering::Relaxed);
+        let before = state.subs.len();
+        state.subs.retain(|record| !record.shared.dropped.load(Ordering::SeqCst));
+        let removed = state.subs.len() != before;
+        let fresh: Vec<Arc<SubscriberShared>> = std::mem::take(&mut *self.incoming.lock());
+        let fresh: Vec<_> = fresh.into_iter().filter(|shared| !shared.dropped.load(Ordering::SeqCst)).collect();
+        if state.subs.is_empty() && fresh.is_empty() {
+            self.go_idle(&mut state);
+            return;
+        }
+        if !state.tracker_on {
+            self.engine.changes().enable_with_capacity(self.config.queue_capacity);
+            state.tracker_on = true;
+            // Read after enabling: a SKU below this count is read after the tracker
+            // is on, one above it is new and watched from 0 by `watch_new_skus`.
+            state.known_skus = self.engine.sku_count();
+        }
+        let mut rescan_all = false;
+        let catalogue = self.engine.catalogue();
+        if !Arc::ptr_eq(&catalogue, &state.catalogue) {
+            state.refresh_catalogue(catalogue);
+            rescan_all = true;
+        }
+        let first_new = state.subs.len();
+        for shared in fresh {
+            let record = state.resolve(&self.engine, shared);
+            state.subs.push(record);
+        }
+        let sku_count = self.engine.sku_count();
+        let rebuilt = removed || first_new < state.subs.len();
+        if rebuilt {
+            state.rebuild_interest(&self.engine, sku_count);
+            for index in first_new..state.subs.len() {
+                state.send_snapshot(index);
+            }
+        }
+        if sku_count > state.known_skus {
+            if !rebuilt {
+                state.watch_new_skus(&self.engine, sku_count);
+            }
+            state.resolve_unseen(&self.engine);
+        }
+        state.known_skus = sku_count;
+
+        // Holds the SKUs `rebuild_interest` or `watch_new_skus` watch from 0.
+        let mut dirty = std::mem::take(&mut state.dirty);
+        let drained = self.engine.changes().drain(&mut dirty, self.config.queue_capacity.max(1));
+        if drained.overflowed {
+            self.counters.tracker_overflows.fetch_add(1, Ordering::Relaxed);
+            rescan_all = true;
+        }
+        if rescan_all {
+            dirty.clear();
+            dirty.extend(state.tracked.keys().copied());
+        } else {
+            let kits: Vec<SkuId> = dirty.iter().filter_map(|sku| state.kits_of.get(sku)).flatten().copied().collect();
+            dirty.extend(kits);
+        }
+        dirty.sort_unstable();
+        dirty.dedup();
+        let mut changes = Vec::new();
+        for &sku in &dirty {
+            changes.clear();
+            state.recompute(&self.engine, sku, &mut changes);
+            for change in changes.drain(..) {
+                self.offer(&mut state, change);
+            }
+        }
+        dirty.clear();
+        state.dirty = dirty;
+        self.finish_cycle(&mut state);
+    }
+
+    /// Nobody watches: writers go back to one atomic load, and the hub forgets values.
+    fn go_idle(&self, state: &mut HubState) {
+        if state.tracker_on {
+            self.engine.changes().disable();
+            state.tracker_on = false;
+            state.tracked = FxHashMap::default();
+            state.tracked_keys = 0;
+            state.every_subs.clear();
+            state.every_channels.clear();
+            state.every_locations = false;
+        }
+        self.counters.tracked_keys.store(0, Ordering::Relaxed);
+        self.counters.pending_keys.store(0, Ordering::Relaxed);
+    }
+
+    /// Offers one change to every subscriber that watches its key.
+    fn offer(&self, state: &mut HubState, change: Change) {
+        let HubState { subs, tracked, every_subs, channel_slots, catalogue, .. } = state;
+        let Some(entry) = tracked.get(&change.key.sku) else { return };
+        for &index in entry.listed_by.iter().chain(every_subs.iter()) {
+            let record = &mut subs[index];
+            if !record.wants(change.key.scope) {
+                continue;
+            }
+            record.woken = true;
+            let mut pending = record.shared.pending.lock();
+            match pending.offer(change.key, || change.names.clone(), change.before, change.latest) {
+                Offered::Inserted => {}
+                Offered::Coalesced => {
+                    self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                }
+                Offered::Full => {
+                    self.counters.overflows.fetch_add(1, Ordering::Relaxed);
+                    self.counters.pending_keys_max.fetch_max(pending.len() as u64, Ordering::Relaxed);
+                    pending.clear();
+                    if record.every_sku {
+                        pending.set_marker();
+                    } else {
+                        fill_values(&mut pending, record, tracked, channel_slots, catalogue, true);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_cycle(&self, state: &mut HubState) {
+        let mut total = 0usize;
+        let mut largest = 0usize;
+        for record in &mut state.subs {
+            let pending = record.shared.pending.lock().len();
+            total += pending;
+            largest = largest.max(pending);
+            if std::mem::take(&mut record.woken) && pending > 0 {
+                record.shared.notify.notify_one();
+            }
+        }
+        self.counters.pending_keys.store(total as u64, Ordering::Relaxed);
+        self.counters.pending_keys_max.fetch_max(largest as u64, Ordering::Relaxed);
+        self.counters.tracked_keys.store(state.tracked_keys as u64, Ordering::Relaxed);
+    }
+}
+
+/// Puts the hub's current value of every key `record` watches into its pending table
+/// (a snapshot, or re-sent values after a gap).
+fn fill_values(
+    pending: &mut PendingTable,
+    record: &SubRecord,
+    tracked: &FxHashMap<SkuId, TrackedSku>,
+    channel_slots: &[ChannelSlot],
+    catalogue: &Catalogue,
+    gap: bool,
+) {
+    for sku in &record.skus {
+        let Some(entry) = tracked.get(sku) else { continue };
+        for &(slot, value) in &entry.channels {
+            let scope = ScopeKey::Channel(slot);
+            if record.wants(scope) {
+                let names = channel_names(&entry.name, channel_slots, slot);
+                pending.put_value(Key { sku: *sku, scope }, names, value, gap);
+            }
+        }
+        if record.wants_locations {
+            for &(location, value) in entry.locations.iter().flatten() {
+                let names = location_names(&entry.name, catalogue, location);
+                pending.put_value(Key { sku: *sku, scope: ScopeKey::Location(location) }, names, value, gap);
+            }
+        }
+    }
+    for sku in &record.unseen {
+        for &slot in &record.channel_slots {
+            pending.put_unseen(sku.clone(), channel_slots[slot as usize].name.clone(), gap);
+        }
+    }
+}
+
+fn channel_names(sku: &Arc<str>, channel_slots: &[ChannelSlot], slot: u32) -> Names {
+    Names { sku: sku.clone(), scope: channel_slots[slot as usize].name.clone(), scope_is_channel: true }
+}
+
+fn location_names(sku: &Arc<str>, catalogue: &Catalogue, location: LocationId) -> Names {
+    let scope = catalogue.location(location).map_or_else(|| Arc::from(format!("#{}", location.0)), |l| l.name.clone());
+    Names { sku: sku.clone(), scope, scope_is_channel: false }
+}
+
+fn kits_of(catalogue: &Catalogue) -> FxHashMap<SkuId, Vec<SkuId>> {
+    let mut map: FxHashMap<SkuId, Vec<SkuId>> = FxHashMap::default();
+    for kit in catalogue.kits.values() {
+        for component in &kit.components {
+            map.entry(component.sku).or_default().push(kit.sku);
+        }
+    }
+    map
+}
+
+impl HubState {
+    fn refresh_catalogue(&mut self, catalogue: Arc<Catalogue>) {
+        for slot in &mut self.channel_slots {
+            slot.channel = catalogue.channel(&slot.name).cloned();
+        }
+        self.kits_of = kits_of(&catalogue);
+        self.catalogue = catalogue;
+    }
+
+    fn slot_for(&mut self, name: &str) -> u32 {
+        if let Some(slot) = self.slot_by_name.get(name) {
+            return *slot;
+        }
+        let name: Arc<str> = Arc::from(name);
+        let slot = u32::try_from(self.channel_slots.len()).expect("channel slots fit in u32");
+        let channel = self.catalogue.channel(&name).cloned();
+        self.channel_slots.push(ChannelSlot { name: name.clone(), channel });
+        self.slot_by_name.insert(name, slot);
+        slot
+    }
+
+    fn resolve(&mut self, engine: &Engine, shared: Arc<SubscriberShared>) -> SubRecord {
+        let mut channel_slots = Vec::new();
+        let mut wants_locations = false;
+        for scope in &shared.spec.scopes {
+            match scope {
+                FeedScope::Channel(name) => channel_slots.push(self.slot_for(name)),
+                FeedScope::Locations => wants_locations = true,
+            }
+        }
+        channel_slots.sort_unstable();
+        channel_slots.dedup();
+        let mut skus = Vec::new();
+        let mut unseen: Vec<Arc<str>> = Vec::new();
+        for name in &shared.spec.skus {
+            match engine.sku_id(name) {
+                Some(id) => skus.push(id),
+                None => unseen.push(Arc::from(name.as_str())),
+            }
+        }
+        skus.sort_unstable();
+        skus.dedup();
+        unseen.sort_unstable();
+        unseen.dedup();
+        let every_sku = shared.spec.skus.is_empty();
+        SubRecord { shared, channel_slots, wants_locations, every_sku, skus, unseen, woken: false }
+    }
+
+    /// Recomputes which keys are watched and by whom, after subscribers came or went.
+    /// Values already known are kept; newly watched keys are read now.
+    fn rebuild_interest(&mut self, engine: &Engine, sku_count: usize) {
+        self.every_subs = (0..self.subs.len()).filter(|&index| self.subs[index].every_sku).collect();
+        let mut every_channels: Vec<u32> =
+            self.every_subs.iter().flat_map(|&index| self.subs[index].channel_slots.iter().copied()).collect();
+        every_channels.sort_unstable();
+        every_channels.dedup();
+        self.every_channels = every_channels;
+        self.every_locations = self.every_subs.iter().any(|&index| self.subs[index].wants_locations);
+
+        let mut listed: FxHashMap<SkuId, Vec<usize>> = FxHashMap::default();
+        for (index, record) in self.subs.iter().enumerate() {
+            for sku in &record.skus {
+                listed.entry(*sku).or_default().push(index);
+            }
+        }
+        let mut old = std::mem::take(&mut self.tracked);
+        let ids: Vec<SkuId> = if self.every_subs.is_empty() {
+            listed.keys().copied().collect()
+        } else {
+            (0..sku_count as u32).map(SkuId).collect()
+        };
+        let mut tracked = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
+        let mut keys = 0;
+        for sku in ids {
+            let listed_by = listed.remove(&sku).unwrap_or_default();
+            let mut channels = self.every_channels.clone();
+            let mut locations = self.every_locations;
+            for &index in &listed_by {
+                channels.extend_from_slice(&self.subs[index].channel_slots);
+                locations |= self.subs[index].wants_locations;
+            }
+            channels.sort_unstable();
+            channels.dedup();
+            let previous = old.remove(&sku);
+            // A SKU new since the last cycle: its first changes may already have
+            // been drained (before it was watched), so watch it from 0 and recompute.
+            let from_zero = previous.is_none() && sku.index() >= self.known_skus;
+            if from_zero {
+                self.dirty.push(sku);
+            }
+            let entry = self.baseline(engine, sku, previous, &channels, locations, listed_by, from_zero);
+            keys += entry.key_count();
+            tracked.insert(sku, entry);
+        }
+        self.tracked = tracked;
+        self.tracked_keys = keys;
+    }
+
+    /// A tracked SKU watching exactly `channels` (and its positions if `locations`):
+    /// values kept from `previous` where it had them, the rest read now (or 0 if
+    /// `from_zero`: a SKU new since the last cycle, whose changes are then reported
+    /// as it is marked dirty).
+    #[allow(clippy::too_many_arguments)]
+    fn baseline(
+        &self,
+        engine: &Engine,
+        sku: SkuId,
+        previous: Option<TrackedSku>,
+        channels: &[u32],
+        locations: bool,
+        listed_by: Vec<usize>,
+        from_zero: bool,
+    ) -> TrackedSku {
+        let (name, old_channels, old_locations) = match previous {
+            Some(entry) => (entry.name, entry.channels, entry.locations),
+            None => (engine.sku_name(sku), Vec::new(), None),
+        };
+        let channels = channels
+            .iter()
+            .map(|&slot| {
+                let known = old_channels.binary_search_by_key(&slot, |(s, _)| *s).ok().map(|at| old_channels[at].1);
+                let value = known.unwrap_or_else(|| if from_zero { 0 } else { self.channel_value(engine, sku, slot) });
+                (slot, value)
+            })
+            .collect();
+        let locations = locations.then(|| {
+            old_locations.unwrap_or_else(|| {
+                let mut values = Vec::new();
+                if !from_zero {
+                    engine.location_ats_by_id(&self.catalogue, sku, &mut values);
+                }
+                values
+            })
+        });
+        TrackedSku { name, channels, locations, listed_by }
+    }
+
+    fn channel_value(&self, engine: &Engine, sku: SkuId, slot: u32) -> u64 {
+        match &self.channel_slots[slot as usize].channel {
+            Some(channel) => engine.channel_ats_by_id(&self.catalogue, sku, channel),
+            None => 0,
+        }
+    }
+
+    /// Gives subscriber `index` its first events: the hub's values of its keys, or
+    /// the resync marker for an every-SKU subscription.
+    fn send_snapshot(&mut self, index: usize) {
+        let record = &mut self.subs[index];
+        let mut pending = record.shared.pending.lock();
+        if record.every_sku {
+            pending.set_marker();
+        } else {
+            fill_values(&mut pending, record, &self.tracked, &self.channel_slots, &self.catalogue, false);
+        }
+        drop(pending);
+        record.woken = true;
+    }
+
+    /// Listed names the engine had not seen and now knows: watch them and send
+    /// their values (after the 0s their subscribers were sent).
+    fn resolve_unseen(&mut self, engine: &Engine) {
+        for index in 0..self.subs.len() {
+            if self.subs[index].unseen.is_empty() {
+                continue;
+            }
+            let mut resolved = Vec::new();
+            self.subs[index].unseen.retain(|name| match engine.sku_id(name) {
+                Some(id) => {
+                    resolved.push(id);
+                    false
+                }
+                None => true,
+            });
+            for sku in resolved {
+                self.watch_listed(engine, index, sku);
+            }
+        }
+    }
+
+    /// New SKU ids appeared and no subscriber came or went: every-SKU subscribers
+    /// watch them from 0 (they had no stock before their id existed), and they are
+    /// recomputed in this cycle.
+    fn watch_new_skus(&mut self, engine: &Engine, sku_count: usize) {
+        if self.every_subs.is_empty() {
+            return;
+        }
+        let every_channels = self.every_channels.clone();
+        for id in self.known_skus..sku_count {
+            let sku = SkuId(id as u32);
+            let previous = self.tracked.remove(&sku);
+            let listed_by = previous.as_ref().map(|entry| entry.listed_by.clone()).unwrap_or_default();
+            let mut channels = every_channels.clone();
+            let mut locations = self.every_locations;
+            for &listing in &listed_by {
+                channels.extend_from_slice(&self.subs[listing].channel_slots);
+                locations |= self.subs[listing].wants_locations;
+            }
+            channels.sort_unstable();
+            channels.dedup();
+            let before = previous.as_ref().map_or(0, TrackedSku::key_count);
+            let entry = self.baseline(engine, sku, previous, &channels, locations, listed_by, true);
+            self.tracked_keys = self.tracked_keys + entry.key_count() - before;
+            self.tracked.insert(sku, entry);
+            self.dirty.push(sku);
+        }
+    }
+
+    /// Subscriber `index` lists `sku`, which the engine now knows: watch its keys
+    /// and send the subscriber their current values.
+    fn watch_listed(&mut self, engine: &Engine, index: usize, sku: SkuId) {
+        let record = &self.subs[index];
+        let previous = self.tracked.remove(&sku);
+        let before = previous.as_ref().map_or(0, TrackedSku::key_count);
+        let mut listed_by = previous.as_ref().map(|entry| entry.listed_by.clone()).unwrap_or_default();
+        let mut channels: Vec<u32> =
+            previous.as_ref().map(|e| e.channels.iter().map(|(s, _)| *s).collect()).unwrap_or_default();
+        channels.extend_from_slice(&record.channel_slots);
+        channels.sort_unstable();
+        channels.dedup();
+        let locations = record.wants_locations || previous.as_ref().is_some_and(|e| e.locations.is_some());
+        listed_by.push(index);
+        let entry = self.baseline(engine, sku, previous, &channels, locations, listed_by, false);
+        self.tracked_keys = self.tracked_keys + entry.key_count() - before;
+        self.tracked.insert(sku, entry);
+        let record = &mut self.subs[index];
+        record.skus.push(sku);
+        record.skus.sort_unstable();
+        let mut pending = record.shared.pending.lock();
+        let entry = &self.tracked[&sku];
+        for &(slot, value) in &entry.channels {
+            if record.channel_slots.binary_search(&slot).is_ok() {
+                let names = channel_names(&entry.name, &self.channel_slots, slot);
+                pending.put_value(Key { sku, scope: ScopeKey::Channel(slot) }, names, value, false);
+            }
+        }
+        if record.wants_locations {
+            for &(location, value) in entry.locations.iter().flatten() {
+                let names = location_names(&entry.name, &self.catalogue, location);
+                pending.put_value(Key { sku, scope: ScopeKey::Location(location) }, names, value, false);
+            }
+        }
+        drop(pending);
+        record.woken = true;
+    }
+
+    /// Reads every watched key of `sku` again; the ones that changed go to `changes`.
+    fn recompute(&mut self, engine: &Engine, sku: SkuId, changes: &mut Vec<Change>) {
+        let Some(mut entry) = self.tracked.remove(&sku) else { return };
+        for (slot, value) in &mut entry.channels {
+            let latest = self.channel_value(engine, sku, *slot);
+            if latest != *value {
+                changes.push(Change {
+                    key: Key { sku, scope: ScopeKey::Channel(*slot) },
+                    names: channel_names(&entry.name, &self.channel_slots, *slot),
+                    before: *value,
+                    latest,
+                });
+                *value = latest;
+            }
+        }
+        if let Some(old) = entry.locations.take() {
+            let mut fresh = Vec::with_capacity(old.len());
+            engine.location_ats_by_id(&self.catalogue, sku, &mut fresh);
+            self.diff_locations(sku, &entry.name, &old, &fresh, changes);
+            self.tracked_keys = self.tracked_keys - old.len() + fresh.len();
+            entry.locations = Some(fresh);
+        }
+        self.tracked.insert(sku, entry);
+    }
+
+    /// Both lists sorted by location; a position missing from one side counts as 0.
+    fn diff_locations(
+        &self,
+        sku: SkuId,
+        name: &Arc<str>,
+        old: &[(LocationId, u64)],
+        fresh: &[(LocationId, u64)],
+        changes: &mut Vec<Change>,
+    ) {
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < fresh.len() {
+            let (location, before, latest) = match (old.get(i), fresh.get(j)) {
+                (Some(&(a, before)), Some(&(b, latest))) if a == b => {
+                    i += 1;
+                    j += 1;
+                    (a, before, latest)
+                }
+                (Some(&(a, before)), Some(&(b, _))) if a < b => {
+                    i += 1;
+                    (a, before, 0)
+                }
+                (Some(&(a, before)), None) => {
+                    i += 1;
+                    (a, before, 0)
+                }
+                (_, Some(&(b, latest))) => {
+                    j += 1;
+                    (b, 0, latest)
+                }
+                (None, None) => unreachable!("the loop runs while one side has entries"),
+            };
+            if before != latest {
+                changes.push(Change {
+                    key: Key { sku, scope: ScopeKey::Location(location) },
+                    names: location_names(name, &self.catalogue, location),
+                    before,
+                    latest,
+                });
+            }
+        }
+    }
+}

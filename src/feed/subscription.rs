@@ -1,0 +1,90 @@
+//! A subscriber: what it shares with the hub (its pending table and its wake-up),
+//! and the handle a client holds.
+
+use super::coalesce::PendingTable;
+use super::hub::HubCore;
+use super::{FeedEvent, SubscriptionSpec};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The part of a subscription the hub and the subscriber both hold.
+pub(crate) struct SubscriberShared {
+    pub id: u64,
+    /// As asked (validated); the hub resolves it when it registers the subscriber.
+    pub spec: SubscriptionSpec,
+    /// Changes offered by the hub, not yet taken. The hub holds this lock for one
+    /// offer at a time; the subscriber for one take.
+    pub pending: Mutex<PendingTable>,
+    /// Signalled by the hub at the end of a cycle that offered something, and when
+    /// the hub stops.
+    pub notify: Notify,
+    /// Set when the [`Subscriber`] is dropped; the hub forgets it on its next cycle.
+    pub dropped: AtomicBool,
+}
+
+/// An open subscription. Dropping it unsubscribes.
+pub struct Subscriber {
+    pub(crate) shared: Arc<SubscriberShared>,
+    pub(crate) core: Arc<HubCore>,
+}
+
+impl Subscriber {
+    /// Moves up to `max` pending events into `out` (appending) without waiting;
+    /// returns how many. Pending changes that make no event for this subscription
+    /// (see docs/FEED.md) are discarded on the way.
+    pub fn try_take(&self, out: &mut Vec<FeedEvent>, max: usize) -> usize {
+        let spec = &self.shared.spec;
+        let (taken, gaps) = self.shared.pending.lock().take(out, max, spec.low_stock_below, spec.every_change);
+        self.core.count_taken(taken, gaps);
+        taken
+    }
+
+    /// Waits until events are pending, then moves up to `max` of them into `out`;
+    /// returns 0 only once the hub has stopped and nothing is pending (or if `max`
+    /// is 0).
+    pub async fn next_batch(&self, out: &mut Vec<FeedEvent>, max: usize) -> usize {
+        if max == 0 {
+            return 0;
+        }
+        loop {
+            let notified = self.shared.notify.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so a wake-up between the look and the wait
+            // is not lost.
+            notified.as_mut().enable();
+            let taken = self.try_take(out, max);
+            if taken > 0 {
+                return taken;
+            }
+            if self.core.is_stopped() {
+                return 0;
+            }
+            notified.await;
+        }
+    }
+
+    /// This subscription's id, unique within its hub.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Pending entries now (for tests and metrics).
+    pub fn pending_len(&self) -> usize {
+        self.shared.pending.lock().len()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.shared.dropped.store(true, Ordering::SeqCst);
+        self.core.unsubscribed();
+    }
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").field("id", &self.shared.id).finish_non_exhaustive()
+    }
+}

@@ -170,3 +170,14 @@ pub async fn closed_with(connection: &quinn::Connection) -> Option<u64> {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
+
+/// The admin listener's `/metrics` page, read with a plain HTTP/1.1 request.
+pub async fn metrics_page(server: &TestServer) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.running().admin_addr.expect("the admin listener is on");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_string(&mut body)).await.unwrap().unwrap();
+    body
+}

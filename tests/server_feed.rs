@@ -89,12 +89,12 @@ fn a_storefront_sees_out_of_stock_back_in_stock_and_low_stock_as_they_happen() {
         );
 
         let checkout = server.client(RESERVE_TOKEN).await;
-        // 10 -> 3: below the threshold of 5.
+        // 10 -> 4: below the threshold of 5.
         checkout.reserve(reserve("r-1", "SHIRT", "DC-1", 6)).await.unwrap();
-        checkout.reserve(reserve("r-2", "SHIRT", "DC-2", 1)).await.unwrap();
         let low = until(&mut feed, |e| e.kind != WireEventKind::Snapshot).await;
-        assert_eq!((low.kind, low.available), (WireEventKind::LowStock, 3));
-        // 3 -> 0.
+        assert_eq!((low.kind, low.available), (WireEventKind::LowStock, 4));
+        // 4 -> 3 is no news without `every_change`; 3 -> 0 is.
+        checkout.reserve(reserve("r-2", "SHIRT", "DC-2", 1)).await.unwrap();
         checkout.reserve(reserve("r-3", "SHIRT", "DC-2", 3)).await.unwrap();
         let out = until(&mut feed, |_| true).await;
         assert_eq!((out.kind, out.available), (WireEventKind::OutOfStock, 0));

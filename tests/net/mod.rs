@@ -3,6 +3,8 @@
 //! a raw QUIC connection, and read raw frames.
 #![allow(dead_code)]
 
+pub mod ctl;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use stockd::client::{Client, ClientConfig};

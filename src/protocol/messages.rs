@@ -6,7 +6,7 @@
 //! order of fields and variants here is the wire format**: append new variants at
 //! the end of an enum, never reorder, and bump [`super::PROTOCOL_VERSION`] for any
 //! other change. The generated examples in docs/PROTOCOL.md pin one value of every
-//! variant (`tests/protocol_wire.rs` fails if they drift).
+//! variant (`tests/protocol_wire/` fails if they drift).
 //!
 //! Requests reuse the engine's input types ([`Operation`], [`AvailabilityScope`],
 //! [`Availability`]), which name everything by client strings. Responses use types of

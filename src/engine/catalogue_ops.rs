@@ -59,6 +59,7 @@ impl Engine {
             }
             ids.push(id);
         }
+        next.reindex_stores();
         self.store_catalogue(next, operation);
         Ok(ids)
     }

@@ -304,6 +304,9 @@ impl Engine {
         let amounts: Vec<(usize, u32)> =
             reservation.lines.iter().enumerate().map(|(i, l)| (i, l.held)).filter(|(_, q)| *q > 0).collect();
         let id = reservation.id.clone();
+        // Lost demand: the units this reservation still held when it expired unpaid.
+        let expired = reservation.lines.iter().map(|l| (l.sku, u64::from(l.held)));
+        self.demand.count_lines(expired, None, super::demand::DemandEvent::Expired);
         self.change_lines(
             reservation,
             &amounts,

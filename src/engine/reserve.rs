@@ -1,8 +1,10 @@
 //! `reserve`: all-or-nothing holds on stock, idempotent by reservation id.
 
 use super::catalogue_ops::check_range;
+use super::demand::DemandEvent;
 use super::journal::{Cause, ReservationImage};
 use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
+use super::stock_table::ShardGuards;
 use super::{Engine, EngineError, Operation, ShortLine};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
 use crate::model::HoldCheck;
@@ -49,7 +51,7 @@ pub struct ReserveOutcome {
 }
 
 impl ReserveOutcome {
-    fn first(reservation: &Reservation, replayed: bool) -> ReserveOutcome {
+    pub(super) fn first(reservation: &Reservation, replayed: bool) -> ReserveOutcome {
         ReserveOutcome {
             id: reservation.id.clone(),
             lines: reservation
@@ -62,6 +64,16 @@ impl ReserveOutcome {
             state: reservation.state,
         }
     }
+}
+
+/// Who holds, for how long, and against which supply: what a hold needs besides
+/// its lines.
+pub(super) struct HoldSpec<'a> {
+    pub id: &'a str,
+    pub ttl_ms: u64,
+    pub promise_by: Option<Timestamp>,
+    /// The channel of a sourced reserve, for the per-channel demand counters.
+    pub channel: Option<&'a Arc<str>>,
 }
 
 /// The request with names resolved and kits expanded.
@@ -110,12 +122,15 @@ impl Engine {
         }
         if !resolved.unknown.is_empty() {
             self.reservations.count_forgotten();
-            return Err(EngineError::InsufficientStock(self.all_short_lines(&catalogue, &resolved)));
+            let error = EngineError::InsufficientStock(self.all_short_lines(&catalogue, &resolved));
+            self.count_refused(&error);
+            return Err(error);
         }
         let reservation = match self.hold_lines(&catalogue, resolved, request, now, operation) {
             Ok(reservation) => reservation,
             Err(error) => {
                 self.reservations.count_forgotten();
+                self.count_refused(&error);
                 return Err(error);
             }
         };
@@ -168,9 +183,8 @@ impl Engine {
         Ok(ResolvedRequest { requested, component_lines, unknown, promise_by: request.promise_by })
     }
 
-    /// Checks every line under the write locks of all shards involved, then holds
-    /// all of them and records the new reservation before the locks go, or holds
-    /// none and names every short line.
+    /// Takes the write locks of all shards involved and holds every line or none
+    /// (see [`Engine::hold_locked`]).
     fn hold_lines(
         &self,
         catalogue: &Catalogue,
@@ -181,12 +195,31 @@ impl Engine {
     ) -> Result<Reservation, EngineError> {
         let lines = &resolved.component_lines;
         let mut guards = self.stock.write_many(lines.iter().map(|(sku, _, _)| *sku));
+        let spec = HoldSpec { id: &request.id, ttl_ms: request.ttl_ms, promise_by: resolved.promise_by, channel: None };
+        self.hold_locked(&mut guards, catalogue, resolved.requested, lines, &spec, now, operation)
+    }
+
+    /// Checks every line under write locks the caller already holds (every shard of
+    /// `lines`), then holds all of them and records the new reservation before the
+    /// locks go, or holds none and names every short line. The one place a
+    /// reservation's stock is taken: plain and sourced reserves both come here.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn hold_locked(
+        &self,
+        guards: &mut ShardGuards<'_>,
+        catalogue: &Catalogue,
+        requested: Vec<RequestedLine>,
+        lines: &[(SkuId, LocationId, u32)],
+        spec: &HoldSpec<'_>,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<Reservation, EngineError> {
         let mut kinds = Vec::with_capacity(lines.len());
         let mut short = Vec::new();
         for &(sku, location, quantity) in lines {
             let shard = guards.shard(self.stock.shard_of(sku));
             let check = match shard.get(sku, location) {
-                Some(position) => position.check_hold(quantity, resolved.promise_by),
+                Some(position) => position.check_hold(quantity, spec.promise_by),
                 None => HoldCheck::Short { available: 0 },
             };
             match check {
@@ -195,7 +228,6 @@ impl Engine {
             }
         }
         if !short.is_empty() {
-            drop(guards);
             let lines = short
                 .into_iter()
                 .map(|(sku, location, requested, available)| ShortLine {
@@ -224,15 +256,15 @@ impl Engine {
                 returned: 0,
             });
         }
-        let expires_at = now.saturating_add_ms(request.ttl_ms);
+        let expires_at = now.saturating_add_ms(spec.ttl_ms);
         let reservation = Reservation {
-            id: Arc::from(request.id.as_str()),
+            id: Arc::from(spec.id),
             state: ReservationState::Held,
             created_at: now,
             expires_at: Some(expires_at),
             first_expires_at: expires_at,
-            promise_by: request.promise_by,
-            requested: resolved.requested,
+            promise_by: spec.promise_by,
+            requested,
             lines: held,
             forget_at: None,
             applied_steps: Vec::new(),
@@ -242,7 +274,22 @@ impl Engine {
                 || guards.images(self.stock.shard_bits(), reservation.lines.iter().map(|l| (l.sku, l.location)));
             self.record_change(now, Cause::Operation(operation), images, Some(ReservationImage::Present(&reservation)));
         }
+        let backorders = reservation.lines.iter().filter(|l| l.kind == HoldKind::Backorder);
+        self.demand.count_lines(
+            backorders.map(|l| (l.sku, u64::from(l.quantity))),
+            spec.channel,
+            DemandEvent::Backorder,
+        );
         Ok(reservation)
+    }
+
+    /// Counts a reserve refused for lack of stock as lost demand: the quantity asked
+    /// of each short line whose SKU is interned.
+    fn count_refused(&self, error: &EngineError) {
+        if let EngineError::InsufficientStock(lines) = error {
+            let known = lines.iter().filter_map(|l| Some((self.skus.get(&l.sku)?, u64::from(l.requested))));
+            self.demand.count_lines(known, None, DemandEvent::Refused);
+        }
     }
 
     /// Every line that is short, for a reserve that names an unknown SKU: the unknown
@@ -317,7 +364,7 @@ fn same_request(existing: &Reservation, requested: &[RequestedLine], promise_by:
 }
 
 /// Adds units of a component SKU to the expanded lines, merging a repeat.
-fn add_component(
+pub(super) fn add_component(
     lines: &mut Vec<(SkuId, LocationId, u32)>,
     sku: SkuId,
     location: LocationId,
@@ -342,6 +389,6 @@ pub(super) fn location_label(catalogue: &Catalogue, location: LocationId) -> Str
     catalogue.location(location).map_or_else(|| format!("#{}", location.0), |l| l.name.to_string())
 }
 
-fn clamp_i64(value: u64) -> i64 {
+pub(super) fn clamp_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }

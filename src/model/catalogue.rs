@@ -196,6 +196,9 @@ pub struct Catalogue {
     pub location_ids: FxHashMap<Arc<str>, LocationId>,
     pub channels: FxHashMap<Arc<str>, Arc<Channel>>,
     pub kits: FxHashMap<SkuId, Arc<Kit>>,
+    /// The pickup stores in a spatial index, for the store finder. Derived from
+    /// `locations`: rebuilt whenever they change (see `Catalogue::reindex_stores`).
+    pub stores: Arc<crate::engine::StoreIndex>,
 }
 
 impl Catalogue {
@@ -213,5 +216,10 @@ impl Catalogue {
 
     pub fn kit(&self, sku: SkuId) -> Option<&Arc<Kit>> {
         self.kits.get(&sku)
+    }
+
+    /// Rebuilds the store index from the locations; call after changing them.
+    pub fn reindex_stores(&mut self) {
+        self.stores = Arc::new(crate::engine::StoreIndex::build(self));
     }
 }

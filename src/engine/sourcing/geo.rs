@@ -1,6 +1,8 @@
 //! Great-circle distances, and the spatial index of pickup stores.
 
 use crate::model::{Catalogue, Coordinates, LocationId};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
 
 /// Mean Earth radius (IUGG), in metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -13,33 +15,114 @@ pub fn distance_m(a: Coordinates, b: Coordinates) -> u32 {
     let d_lon = (b.longitude - a.longitude).to_radians();
     let h = (d_lat / 2.0).sin().powi(2) + lat_a.cos() * lat_b.cos() * (d_lon / 2.0).sin().powi(2);
     let angle = 2.0 * h.sqrt().min(1.0).asin();
-    (angle * EARTH_RADIUS_M).round() as u32
+    let metres = (angle * EARTH_RADIUS_M).round();
+    debug_assert!((0.0..=f64::from(u32::MAX)).contains(&metres));
+    metres as u32
 }
+
+/// Whether coordinates name a point on Earth: finite, latitude -90..=90, longitude -180..=180.
+pub fn is_on_earth(point: Coordinates) -> bool {
+    point.latitude.is_finite()
+        && point.longitude.is_finite()
+        && (-90.0..=90.0).contains(&point.latitude)
+        && (-180.0..=180.0).contains(&point.longitude)
+}
+
+/// The point on the unit sphere for a latitude and longitude.
+fn unit_vector(point: Coordinates) -> [f64; 3] {
+    let (lat, lon) = (point.latitude.to_radians(), point.longitude.to_radians());
+    [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+}
+
+/// The squared chord between two unit-sphere points `metres` apart on Earth.
+fn chord_squared(metres: f64) -> f64 {
+    let angle = (metres / EARTH_RADIUS_M).min(std::f64::consts::PI);
+    let chord = 2.0 * (angle / 2.0).sin();
+    chord * chord
+}
+
+type StorePoint = GeomWithData<[f64; 3], LocationId>;
 
 /// Pickup stores as points on the unit sphere, in an R*-tree: the straight-line
 /// (chord) distance between unit-sphere points grows with the great-circle distance,
 /// so nearest-first search by chord is nearest-first on Earth, with no special case
-/// at the antimeridian or the poles.
+/// at the antimeridian or the poles. Built whole when the locations change.
 #[derive(Clone, Debug, Default)]
 pub struct StoreIndex {
-    stores: usize,
+    tree: RTree<StorePoint>,
 }
 
 impl StoreIndex {
+    /// Indexes every location flagged `pickup`.
     pub fn build(catalogue: &Catalogue) -> StoreIndex {
-        StoreIndex { stores: catalogue.locations.iter().filter(|l| l.flags.pickup).count() }
+        let points = catalogue
+            .locations
+            .iter()
+            .filter(|location| location.flags.pickup)
+            .map(|location| StorePoint::new(unit_vector(location.coordinates), location.id))
+            .collect();
+        StoreIndex { tree: RTree::bulk_load(points) }
     }
 
     pub fn len(&self) -> usize {
-        self.stores
+        self.tree.size()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stores == 0
+        self.tree.size() == 0
     }
 
-    /// Stores in order of distance from `point`, at most `radius_m` away (inclusive).
-    pub fn nearest(&self, _point: Coordinates, _radius_m: f64) -> impl Iterator<Item = LocationId> + '_ {
-        std::iter::empty()
+    /// Stores in order of (chord) distance from `point`, stopping beyond `radius_m`
+    /// plus a metre of slack: the caller filters and orders on the exact whole-metre
+    /// great-circle distance, which the slack keeps from being cut short by rounding.
+    pub fn nearest(&self, point: Coordinates, radius_m: f64) -> impl Iterator<Item = LocationId> + '_ {
+        let limit = chord_squared(radius_m + 2.0);
+        self.tree
+            .nearest_neighbor_iter_with_distance_2(&unit_vector(point))
+            .take_while(move |(_, distance_2)| *distance_2 <= limit * (1.0 + 1e-9) + 1e-15)
+            .map(|(store, _)| store.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(latitude: f64, longitude: f64) -> Coordinates {
+        Coordinates { latitude, longitude }
+    }
+
+    #[test]
+    fn distances_are_great_circle_metres() {
+        // London to Paris: about 343.5 km.
+        let d = distance_m(at(51.5074, -0.1278), at(48.8566, 2.3522));
+        assert!((343_000..344_500).contains(&d), "{d}");
+        assert_eq!(distance_m(at(10.0, 20.0), at(10.0, 20.0)), 0);
+        // Across the antimeridian: one degree of longitude on the equator.
+        let d = distance_m(at(0.0, 179.5), at(0.0, -179.5));
+        assert!((111_100..111_300).contains(&d), "{d}");
+        // Antipodes: half the circumference.
+        let d = distance_m(at(0.0, 0.0), at(0.0, 180.0));
+        assert_eq!(d, (std::f64::consts::PI * EARTH_RADIUS_M).round() as u32);
+    }
+
+    #[test]
+    fn chord_grows_with_distance() {
+        let mut previous = -1.0;
+        for metres in [0.0, 1.0, 1_000.0, 1e6, 1e7, 2e7, 3e7] {
+            let chord = chord_squared(metres);
+            assert!(chord >= previous);
+            previous = chord;
+        }
+        assert!((chord_squared(1e9) - 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn coordinates_off_earth_are_refused() {
+        assert!(is_on_earth(at(90.0, -180.0)));
+        assert!(!is_on_earth(at(90.1, 0.0)));
+        assert!(!is_on_earth(at(0.0, 180.5)));
+        assert!(!is_on_earth(at(f64::NAN, 0.0)));
+        assert!(!is_on_earth(at(0.0, f64::INFINITY)));
     }
 }

@@ -2,8 +2,10 @@
 //! step, and the click & collect store finder.
 //!
 //! - `profile`: named rules (rank keys, exclusions, split limit, fallbacks).
-//! - `geo`: great-circle distances and unit-sphere points.
+//! - `geo`: great-circle distances and the spatial index of pickup stores.
 //! - `allocate`: the search for the best set of locations (pure, no locks).
+//! - `reserve`: the engine call: candidates, capacities under the stock locks, the
+//!   search, and the hold through the same code as a plain reserve.
 //! - `stores`: stores near a point that can serve a basket now.
 //!
 //! The objective is stated in docs/ENGINE.md, "Sourcing".
@@ -11,6 +13,7 @@
 mod allocate;
 mod geo;
 mod profile;
+mod reserve;
 mod stores;
 
 pub use geo::{distance_m, StoreIndex};
@@ -18,7 +21,7 @@ pub use profile::{ProfileError, RankKey, SourcingProfile, SourcingProfiles};
 pub use stores::{StoreMatch, StoreQuery};
 
 use super::reserve::ReserveOutcome;
-use super::{Engine, EngineError};
+use super::Engine;
 use crate::model::{Coordinates, HoldKind, LocationId, SkuId, Timestamp};
 use std::sync::Arc;
 
@@ -42,12 +45,14 @@ pub struct SourcedReserveRequest {
     pub id: String,
     /// The channel whose locations may serve the order.
     pub channel: String,
+    /// At most one line per SKU.
     pub lines: Vec<OrderLine>,
     pub destination: Destination,
     /// The sourcing profile's name (see [`SourcingProfiles`]).
     pub profile: String,
     pub ttl_ms: u64,
-    /// Incoming supply due by this date may cover lines (only if the profile allows pre-orders).
+    /// Incoming supply due by this date may cover lines, if the profile allows
+    /// pre-orders and stock alone cannot cover the order.
     pub promise_by: Option<Timestamp>,
 }
 
@@ -60,6 +65,7 @@ pub struct AllocatedLine {
     pub sku: SkuId,
     pub location: LocationId,
     pub quantity: u32,
+    /// How the units are covered (for a kit, the least certain of its components).
     pub kind: HoldKind,
     /// Great-circle distance to the delivery point, whole metres; `None` for pickup.
     pub distance_m: Option<u32>,
@@ -67,44 +73,18 @@ pub struct AllocatedLine {
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourcedOutcome {
-    /// The reservation as a plain reserve would report it (component lines).
+    /// The reservation as a plain reserve reports it (component lines).
     pub reservation: ReserveOutcome,
-    /// Per request line, where its units are held, in line order then rank order.
+    /// Where each request line is held: in line order, then rank order.
     pub allocation: Vec<AllocatedLine>,
     /// Distinct locations of the allocation.
     pub locations_used: u8,
     /// False when the search ran out of its node budget and the greedy allocation
-    /// was taken instead of the proven best one.
+    /// was taken instead of the proven best one. A replayed outcome says true.
     pub exact: bool,
 }
 
 impl Engine {
-    /// Chooses locations for `request` by its profile and holds every line there, all
-    /// or nothing. Idempotent by reservation id like [`Engine::reserve`].
-    pub fn reserve_sourced(
-        &self,
-        request: &SourcedReserveRequest,
-        now: Timestamp,
-    ) -> Result<SourcedOutcome, EngineError> {
-        self.logged(
-            || super::Operation::ReserveSourced(request.clone()),
-            |op| self.reserve_sourced_as(request, now, op),
-        )
-    }
-
-    pub(super) fn reserve_sourced_as(
-        &self,
-        request: &SourcedReserveRequest,
-        _now: Timestamp,
-        _operation: Option<&super::Operation>,
-    ) -> Result<SourcedOutcome, EngineError> {
-        let profiles = self.sourcing_profiles();
-        if profiles.get(&request.profile).is_none() {
-            return Err(EngineError::UnknownProfile(request.profile.clone()));
-        }
-        Err(EngineError::UnknownChannel(request.channel.clone()))
-    }
-
     /// Replaces the sourcing profiles (server configuration; not logged).
     pub fn set_sourcing_profiles(&self, profiles: SourcingProfiles) {
         self.sourcing_profiles.store(Arc::new(profiles));

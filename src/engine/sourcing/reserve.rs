@@ -1,0 +1,553 @@
+//! `reserve_sourced`: choose locations by a profile and hold there, all or nothing.
+//!
+//! Order of work: validate; resolve the channel, profile and lines; take the
+//! reservation shard (idempotency, as `reserve`); filter the eligible locations;
+//! take the write locks of every component SKU's stock shard; compute capacities
+//! and search under those locks; hold through [`Engine::hold_locked`], the same
+//! code a plain reserve uses, which also records the change in the journal.
+
+use super::allocate::{Piece, Problem, Search};
+use super::geo::{distance_m, is_on_earth};
+use super::{AllocatedLine, Destination, RankKey, SourcedOutcome, SourcedReserveRequest, SourcingProfile};
+use crate::engine::catalogue_ops::check_range;
+use crate::engine::demand::DemandEvent;
+use crate::engine::reservations::{RequestedLine, Reservation};
+use crate::engine::reserve::{add_component, clamp_i64, HoldSpec, ReserveOutcome};
+use crate::engine::stock_table::ShardGuards;
+use crate::engine::{Engine, EngineError, Operation, SourcingShortLine, UnsourceableReason};
+use crate::limits::{
+    MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_SOURCING_SEARCH_NODES, MAX_TTL_MS, MIN_TTL_MS,
+};
+use crate::model::{validate_id, Catalogue, Channel, HoldKind, IdKind, LocationId, Position, SkuId, Timestamp};
+
+/// One request line with its SKU resolved: `None` if no write ever named it.
+struct ResolvedLine {
+    sku: Option<SkuId>,
+    /// (component pool, units per line unit); a plain SKU is its own single pool.
+    components: Vec<(usize, u32)>,
+}
+
+/// The request's lines over distinct component pools.
+struct ResolvedOrder {
+    lines: Vec<ResolvedLine>,
+    /// Component SKUs, each once.
+    pools: Vec<SkuId>,
+    /// Units wanted per line.
+    demands: Vec<u32>,
+}
+
+/// A location that passes the profile's filters, before stock is looked at.
+#[derive(Clone, Copy)]
+struct Eligible {
+    location: LocationId,
+    /// Known up front only when the profile bounds the distance.
+    distance_m: Option<u32>,
+}
+
+/// Which capacity a search may use (docs/ENGINE.md, Sourcing: phases).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    InStock,
+    Fallback,
+}
+
+/// The inputs of one search: eligible locations with some capacity, in rank order.
+struct Ranked {
+    locations: Vec<LocationId>,
+    distances: Vec<Option<u32>>,
+    capacity: Vec<u64>,
+}
+
+impl Engine {
+    /// Chooses locations for `request` by its profile and holds every line there, all
+    /// or nothing. Idempotent by reservation id like [`Engine::reserve`]; a retry
+    /// must name the same SKUs and quantities (in any order).
+    pub fn reserve_sourced(
+        &self,
+        request: &SourcedReserveRequest,
+        now: Timestamp,
+    ) -> Result<SourcedOutcome, EngineError> {
+        self.logged(|| Operation::ReserveSourced(request.clone()), |op| self.reserve_sourced_as(request, now, op))
+    }
+
+    pub(in crate::engine) fn reserve_sourced_as(
+        &self,
+        request: &SourcedReserveRequest,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<SourcedOutcome, EngineError> {
+        validate_sourced(request)?;
+        let catalogue = self.catalogue.load();
+        let channel = catalogue
+            .channel(&request.channel)
+            .ok_or_else(|| EngineError::UnknownChannel(request.channel.clone()))?
+            .clone();
+        let profile = self
+            .sourcing_profiles
+            .load()
+            .get(&request.profile)
+            .ok_or_else(|| EngineError::UnknownProfile(request.profile.clone()))?
+            .clone();
+        let order = self.resolve_order(&catalogue, request)?;
+        let mut shard = self.reservations.lock_for(&request.id);
+        if let Some(existing) = shard.by_id.get_mut(request.id.as_str()) {
+            if !same_order(existing, &order) {
+                return Err(EngineError::Conflict(request.id.clone()));
+            }
+            if existing.is_past_ttl(now) {
+                self.expire_reservation(existing, now);
+                let forget_at = existing.forget_at.expect("expiry sets forget_at");
+                let id = existing.id.clone();
+                shard.schedule(forget_at, id);
+            }
+            let existing = &shard.by_id[request.id.as_str()];
+            return Ok(self.replayed_outcome(&catalogue, existing, &order, request));
+        }
+        let eligible = eligible_locations(&catalogue, &channel, &profile, &request.destination)?;
+        if !self.reservations.try_count_new(self.config.max_reservations) {
+            return Err(EngineError::ReservationCapacity { limit: self.config.max_reservations });
+        }
+        let sourced = self.source_and_hold(&catalogue, &channel, &profile, &order, &eligible, request, now, operation);
+        match sourced {
+            Ok((reservation, outcome)) => {
+                shard.schedule(reservation.first_expires_at, reservation.id.clone());
+                shard.by_id.insert(reservation.id.clone(), reservation);
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.reservations.count_forgotten();
+                if let EngineError::Unsourceable { lines, .. } = &error {
+                    let known = lines.iter().filter_map(|l| Some((self.skus.get(&l.sku)?, u64::from(l.requested))));
+                    self.demand.count_lines(known, Some(&channel.name), DemandEvent::Refused);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Resolves line SKUs (without interning: an unknown SKU has no stock) and kits.
+    fn resolve_order(
+        &self,
+        catalogue: &Catalogue,
+        request: &SourcedReserveRequest,
+    ) -> Result<ResolvedOrder, EngineError> {
+        let mut pools: Vec<SkuId> = Vec::new();
+        let mut lines = Vec::with_capacity(request.lines.len());
+        let mut pool_of = |sku: SkuId| match pools.iter().position(|p| *p == sku) {
+            Some(pool) => pool,
+            None => {
+                pools.push(sku);
+                pools.len() - 1
+            }
+        };
+        for line in &request.lines {
+            let sku = self.skus.get(&line.sku);
+            let components = match sku {
+                None => Vec::new(),
+                Some(sku) => match catalogue.kit(sku) {
+                    None => vec![(pool_of(sku), 1)],
+                    Some(kit) => {
+                        let mut parts = Vec::with_capacity(kit.components.len());
+                        for component in &kit.components {
+                            let units = i64::from(line.quantity) * i64::from(component.quantity);
+                            check_range("quantity after kit expansion", units, 1, i64::from(MAX_QUANTITY))?;
+                            parts.push((pool_of(component.sku), component.quantity));
+                        }
+                        parts
+                    }
+                },
+            };
+            lines.push(ResolvedLine { sku, components });
+        }
+        let demands = request.lines.iter().map(|l| l.quantity).collect();
+        Ok(ResolvedOrder { lines, pools, demands })
+    }
+
+    /// Under the stock locks: search in stock, then (if the profile allows) with the
+    /// fallbacks, and hold the first allocation found.
+    #[allow(clippy::too_many_arguments)]
+    fn source_and_hold(
+        &self,
+        catalogue: &Catalogue,
+        channel: &Channel,
+        profile: &SourcingProfile,
+        order: &ResolvedOrder,
+        eligible: &[Eligible],
+        request: &SourcedReserveRequest,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<(Reservation, SourcedOutcome), EngineError> {
+        let mut guards = self.stock.write_many(order.pools.iter().copied());
+        let promise_by = if profile.allow_preorder { request.promise_by } else { None };
+        let mut phases = vec![Phase::InStock];
+        if profile.allow_backorder || promise_by.is_some() {
+            phases.push(Phase::Fallback);
+        }
+        let mut refusal = None;
+        for phase in phases {
+            let room = |position: &Position| phase_room(position, phase, profile, promise_by);
+            let ranked = self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, room);
+            let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
+            let problem = Problem {
+                demands: &order.demands,
+                components: &components,
+                capacity: &ranked.capacity,
+                pools: order.pools.len(),
+                candidates: ranked.locations.len(),
+                max_locations: usize::from(profile.max_locations),
+                minimise_locations: profile.minimise_locations,
+                node_budget: MAX_SOURCING_SEARCH_NODES,
+            };
+            let search = problem.solve();
+            let exhaustive = match &search {
+                Search::Found { exact, .. } => *exact,
+                Search::NotFound { exhaustive } => *exhaustive,
+            };
+            if !exhaustive {
+                self.demand.count_inexact();
+            }
+            match search {
+                Search::Found { pieces, exact } => {
+                    let spec =
+                        HoldSpec { id: &request.id, ttl_ms: request.ttl_ms, promise_by, channel: Some(&channel.name) };
+                    return self.hold_allocation(
+                        &mut guards,
+                        catalogue,
+                        order,
+                        &ranked,
+                        &pieces,
+                        exact,
+                        &spec,
+                        now,
+                        operation,
+                    );
+                }
+                Search::NotFound { .. } => refusal = Some(self.unsourceable(&problem, request)),
+            }
+        }
+        Err(refusal.expect("at least the in-stock phase ran"))
+    }
+
+    /// The eligible locations with capacity for some line, in the profile's rank
+    /// order, and their capacities per pool.
+    #[allow(clippy::too_many_arguments)]
+    fn rank_candidates(
+        &self,
+        guards: &mut ShardGuards<'_>,
+        catalogue: &Catalogue,
+        profile: &SourcingProfile,
+        order: &ResolvedOrder,
+        eligible: &[Eligible],
+        request: &SourcedReserveRequest,
+        room: impl Fn(&Position) -> u64,
+    ) -> Ranked {
+        let pools = order.pools.len();
+        let mut capacity = vec![0u64; eligible.len() * pools];
+        for (pool, &sku) in order.pools.iter().enumerate() {
+            let shard = guards.shard(self.stock.shard_of(sku));
+            for (location, position) in shard.positions(sku).iter() {
+                if let Ok(at) = eligible.binary_search_by_key(&location, |e| e.location) {
+                    capacity[at * pools + pool] = room(position);
+                }
+            }
+        }
+        let line_room = |at: usize, line: &ResolvedLine| {
+            let pools = &capacity[at * order.pools.len()..(at + 1) * order.pools.len()];
+            line.components.iter().map(|&(pool, per_unit)| pools[pool] / u64::from(per_unit)).min().unwrap_or(0)
+        };
+        let mut useful: Vec<(usize, [u64; 3], Option<u32>)> = Vec::new();
+        for (at, candidate) in eligible.iter().enumerate() {
+            if !order.lines.iter().any(|line| line_room(at, line) > 0) {
+                continue;
+            }
+            let location = catalogue.location(candidate.location).expect("an eligible location exists");
+            let distance = match &request.destination {
+                Destination::Delivery { point } => {
+                    Some(candidate.distance_m.unwrap_or_else(|| distance_m(*point, location.coordinates)))
+                }
+                Destination::Pickup { .. } => None,
+            };
+            let mut key = [0u64; 3];
+            for (slot, rank) in profile.rank_by.iter().enumerate() {
+                key[slot] = match rank {
+                    RankKey::Distance => u64::from(distance.unwrap_or(0)),
+                    RankKey::Priority => u64::from(location.priority),
+                    RankKey::Cost => u64::from(profile.cost_of(&location.name)),
+                };
+            }
+            useful.push((at, key, distance));
+        }
+        // The total order: the profile's keys in turn, then the location name's bytes.
+        let name = |at: usize| catalogue.location(eligible[at].location).expect("exists").name.as_bytes();
+        useful.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| name(a.0).cmp(name(b.0))));
+        let mut ranked = Ranked {
+            locations: Vec::with_capacity(useful.len()),
+            distances: Vec::with_capacity(useful.len()),
+            capacity: Vec::with_capacity(useful.len() * pools),
+        };
+        for (at, _, distance) in useful {
+            ranked.locations.push(eligible[at].location);
+            ranked.distances.push(distance);
+            ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
+        }
+        ranked
+    }
+
+    /// Holds the allocation's component lines (the shared hold path) and builds the outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn hold_allocation(
+        &self,
+        guards: &mut ShardGuards<'_>,
+        catalogue: &Catalogue,
+        order: &ResolvedOrder,
+        ranked: &Ranked,
+        pieces: &[Piece],
+        exact: bool,
+        spec: &HoldSpec<'_>,
+        now: Timestamp,
+        operation: Option<&Operation>,
+    ) -> Result<(Reservation, SourcedOutcome), EngineError> {
+        let mut component_lines: Vec<(SkuId, LocationId, u32)> = Vec::new();
+        let mut requested = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let location = ranked.locations[piece.candidate];
+            let line = &order.lines[piece.line];
+            let sku = line.sku.expect("a line with capacity names a known SKU");
+            requested.push(RequestedLine { sku, location, quantity: piece.quantity });
+            for &(pool, per_unit) in &line.components {
+                let units = i64::from(piece.quantity) * i64::from(per_unit);
+                add_component(&mut component_lines, order.pools[pool], location, units)?;
+            }
+        }
+        if component_lines.len() > MAX_EXPANDED_LINES {
+            return Err(EngineError::TooMany {
+                what: "lines after kit expansion",
+                count: component_lines.len(),
+                limit: MAX_EXPANDED_LINES,
+            });
+        }
+        let reservation = self.hold_locked(guards, catalogue, requested, &component_lines, spec, now, operation)?;
+        let allocation = pieces
+            .iter()
+            .map(|piece| {
+                let location = ranked.locations[piece.candidate];
+                AllocatedLine {
+                    line: u16::try_from(piece.line).expect("MAX_LINES_PER_RESERVATION fits in u16"),
+                    sku: order.lines[piece.line].sku.expect("checked above"),
+                    location,
+                    quantity: piece.quantity,
+                    kind: line_kind(&reservation, order, piece.line, location),
+                    distance_m: ranked.distances[piece.candidate],
+                }
+            })
+            .collect();
+        let outcome = sourced_outcome(&reservation, allocation, exact, false);
+        Ok((reservation, outcome))
+    }
+
+    /// The refusal of a search that found nothing: why, and each line's numbers.
+    fn unsourceable(&self, problem: &Problem<'_>, request: &SourcedReserveRequest) -> EngineError {
+        let mut lines: Vec<(SourcingShortLine, bool)> = Vec::with_capacity(request.lines.len());
+        for (index, line) in request.lines.iter().enumerate() {
+            let rooms = (0..problem.candidates).map(|c| problem.static_room(c, index));
+            let (total, best) = rooms.fold((0u64, 0u64), |(total, best), room| (total + room, best.max(room)));
+            let short = SourcingShortLine {
+                sku: line.sku.clone(),
+                requested: line.quantity,
+                available_in_channel: total,
+                best_single_location: u32::try_from(best).unwrap_or(u32::MAX),
+            };
+            lines.push((short, total < u64::from(line.quantity)));
+        }
+        let (reason, keep): (UnsourceableReason, fn(&(SourcingShortLine, bool)) -> bool) =
+            if problem.all_candidates_cover() {
+                (UnsourceableReason::TooManySplits, |(l, _)| l.best_single_location < l.requested)
+            } else {
+                (UnsourceableReason::InsufficientStock, |(_, short)| *short)
+            };
+        let chosen: Vec<SourcingShortLine> = lines.iter().filter(|l| keep(l)).map(|(l, _)| l.clone()).collect();
+        let lines = if chosen.is_empty() { lines.into_iter().map(|(l, _)| l).collect() } else { chosen };
+        EngineError::Unsourceable { reason, lines }
+    }
+
+    /// The first outcome again, for a retry: the allocation rebuilt from the
+    /// reservation's requested lines (kept in line order, then rank order).
+    fn replayed_outcome(
+        &self,
+        catalogue: &Catalogue,
+        existing: &Reservation,
+        order: &ResolvedOrder,
+        request: &SourcedReserveRequest,
+    ) -> SourcedOutcome {
+        let point = match &request.destination {
+            Destination::Delivery { point } => Some(*point),
+            Destination::Pickup { .. } => None,
+        };
+        let allocation = existing
+            .requested
+            .iter()
+            .map(|r| {
+                let line = order.lines.iter().position(|l| l.sku == Some(r.sku)).expect("same_order checked the SKUs");
+                let coordinates = catalogue.location(r.location).map(|l| l.coordinates);
+                AllocatedLine {
+                    line: u16::try_from(line).expect("MAX_LINES_PER_RESERVATION fits in u16"),
+                    sku: r.sku,
+                    location: r.location,
+                    quantity: r.quantity,
+                    kind: line_kind(existing, order, line, r.location),
+                    distance_m: point.zip(coordinates).map(|(a, b)| distance_m(a, b)),
+                }
+            })
+            .collect();
+        sourced_outcome(existing, allocation, true, true)
+    }
+}
+
+fn sourced_outcome(
+    reservation: &Reservation,
+    allocation: Vec<AllocatedLine>,
+    exact: bool,
+    replayed: bool,
+) -> SourcedOutcome {
+    let mut locations: Vec<LocationId> = allocation.iter().map(|a: &AllocatedLine| a.location).collect();
+    locations.sort_unstable();
+    locations.dedup();
+    SourcedOutcome {
+        reservation: ReserveOutcome::first(reservation, replayed),
+        allocation,
+        locations_used: u8::try_from(locations.len()).unwrap_or(u8::MAX),
+        exact,
+    }
+}
+
+/// How a line's units at a location are covered: the least certain kind among its
+/// components' held lines there.
+fn line_kind(reservation: &Reservation, order: &ResolvedOrder, line: usize, location: LocationId) -> HoldKind {
+    let certainty = |kind: HoldKind| match kind {
+        HoldKind::InStock => 0,
+        HoldKind::PreOrder => 1,
+        HoldKind::Backorder => 2,
+    };
+    order.lines[line]
+        .components
+        .iter()
+        .filter_map(|&(pool, _)| {
+            let sku = order.pools[pool];
+            reservation.lines.iter().find(|l| l.sku == sku && l.location == location).map(|l| l.kind)
+        })
+        .max_by_key(|kind| certainty(*kind))
+        .unwrap_or(HoldKind::InStock)
+}
+
+/// Units a position may give a sourced line in a phase: in stock only (ATS), or as
+/// `Position::check_hold` would allow with the profile's fallbacks.
+fn phase_room(position: &Position, phase: Phase, profile: &SourcingProfile, promise_by: Option<Timestamp>) -> u64 {
+    let in_stock = position.in_stock_room();
+    let room = match phase {
+        Phase::InStock => in_stock,
+        Phase::Fallback => {
+            let with_supply = in_stock + promise_by.map_or(0, |by| position.incoming_by(by));
+            if profile.allow_backorder && position.backorder_limit > 0 {
+                with_supply + i64::from(position.backorder_limit)
+            } else {
+                with_supply
+            }
+        }
+    };
+    u64::try_from(room.max(0)).expect("non-negative")
+}
+
+/// Whether a retry names the same SKUs and quantities as the reservation found:
+/// the reservation's requested lines summed per SKU, compared in any order.
+fn same_order(existing: &Reservation, order: &ResolvedOrder) -> bool {
+    let mut before: Vec<(SkuId, u64)> = Vec::new();
+    for line in &existing.requested {
+        match before.iter_mut().find(|(sku, _)| *sku == line.sku) {
+            Some(entry) => entry.1 += u64::from(line.quantity),
+            None => before.push((line.sku, u64::from(line.quantity))),
+        }
+    }
+    let mut now = Vec::with_capacity(order.lines.len());
+    for (line, &quantity) in order.lines.iter().zip(&order.demands) {
+        let Some(sku) = line.sku else { return false };
+        now.push((sku, u64::from(quantity)));
+    }
+    before.sort_unstable();
+    now.sort_unstable();
+    before == now
+}
+
+/// The channel's locations that pass the profile's filters for this destination.
+fn eligible_locations(
+    catalogue: &Catalogue,
+    channel: &Channel,
+    profile: &SourcingProfile,
+    destination: &Destination,
+) -> Result<Vec<Eligible>, EngineError> {
+    let excluded: Vec<LocationId> =
+        profile.exclude_locations.iter().filter_map(|name| catalogue.location_id(name)).collect();
+    let passes = |id: LocationId| {
+        let location = catalogue.location(id).expect("a channel's locations exist");
+        !profile.exclude_kinds.contains(&location.kind) && !excluded.contains(&id)
+    };
+    match destination {
+        Destination::Pickup { store } => {
+            let id = catalogue.location_id(store).ok_or_else(|| EngineError::UnknownLocation(store.clone()))?;
+            let location = catalogue.location(id).expect("an id names a location");
+            if !channel.contains(id) || !location.flags.pickup {
+                return Err(EngineError::NotPickupStore { store: store.clone(), channel: channel.name.to_string() });
+            }
+            Ok(if passes(id) { vec![Eligible { location: id, distance_m: None }] } else { Vec::new() })
+        }
+        Destination::Delivery { point } => {
+            let mut eligible = Vec::new();
+            for &id in &channel.locations {
+                let location = catalogue.location(id).expect("a channel's locations exist");
+                if !location.flags.ships || !passes(id) {
+                    continue;
+                }
+                let mut distance = None;
+                if let Some(km) = profile.max_distance_km {
+                    let metres = distance_m(*point, location.coordinates);
+                    if f64::from(metres) > km * 1_000.0 {
+                        continue;
+                    }
+                    distance = Some(metres);
+                }
+                eligible.push(Eligible { location: id, distance_m: distance });
+            }
+            debug_assert!(eligible.windows(2).all(|w| w[0].location < w[1].location), "channel order");
+            Ok(eligible)
+        }
+    }
+}
+
+fn validate_sourced(request: &SourcedReserveRequest) -> Result<(), EngineError> {
+    validate_id(IdKind::Reservation, &request.id)?;
+    validate_id(IdKind::Channel, &request.channel)?;
+    if request.lines.is_empty() {
+        return Err(EngineError::NoLines);
+    }
+    if request.lines.len() > MAX_LINES_PER_RESERVATION {
+        return Err(EngineError::TooMany {
+            what: "lines in a reservation",
+            count: request.lines.len(),
+            limit: MAX_LINES_PER_RESERVATION,
+        });
+    }
+    check_range("ttl_ms", clamp_i64(request.ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
+    for (index, line) in request.lines.iter().enumerate() {
+        validate_id(IdKind::Sku, &line.sku)?;
+        check_range("quantity", i64::from(line.quantity), 1, i64::from(MAX_QUANTITY))?;
+        if request.lines[..index].iter().any(|l| l.sku == line.sku) {
+            return Err(EngineError::DuplicateLine { index, sku: line.sku.clone(), location: String::new() });
+        }
+    }
+    match &request.destination {
+        Destination::Delivery { point } if !is_on_earth(*point) => {
+            Err(EngineError::InvalidCoordinates(format!("({}, {})", point.latitude, point.longitude)))
+        }
+        Destination::Delivery { .. } => Ok(()),
+        Destination::Pickup { store } => validate_id(IdKind::Location, store),
+    }
+}

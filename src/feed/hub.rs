@@ -281,6 +281,17 @@ impl HubCore {
         }
     }
 
+    pub(crate) fn max_skus_per_subscription(&self) -> usize {
+        self.config.max_skus_per_subscription
+    }
+
+    /// Runs the hub thread's next cycle early (no-op for a manual hub).
+    pub(crate) fn wake(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+
     pub(crate) fn unsubscribed(&self) {
         self.subscribers.fetch_sub(1, Ordering::SeqCst);
     }
@@ -300,11 +311,10 @@ impl HubCore {
             pending: Mutex::new(PendingTable::new(self.config.buffer_keys)),
             notify: tokio::sync::Notify::new(),
             dropped: AtomicBool::new(false),
+            resync: Mutex::new(None),
         });
         self.incoming.lock().push(shared.clone());
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
+        self.wake();
         Ok(Subscriber { shared, core: self.clone() })
     }
 
@@ -406,6 +416,7 @@ impl HubCore {
         }
         dirty.clear();
         state.dirty = dirty;
+        state.serve_resyncs(&self.engine);
         self.finish_cycle(&mut state);
     }
 
@@ -483,23 +494,36 @@ fn fill_values(
 ) {
     for sku in &record.skus {
         let Some(entry) = tracked.get(sku) else { continue };
-        for &(slot, value) in &entry.channels {
-            let scope = ScopeKey::Channel(slot);
-            if record.wants(scope) {
-                let names = channel_names(&entry.name, channel_slots, slot);
-                pending.put_value(Key { sku: *sku, scope }, names, value, gap);
-            }
-        }
-        if record.wants_locations {
-            for &(location, value) in entry.locations.iter().flatten() {
-                let names = location_names(&entry.name, catalogue, location);
-                pending.put_value(Key { sku: *sku, scope: ScopeKey::Location(location) }, names, value, gap);
-            }
-        }
+        put_entry_values(pending, record, *sku, entry, channel_slots, catalogue, gap);
     }
     for sku in &record.unseen {
         for &slot in &record.channel_slots {
             pending.put_unseen(sku.clone(), channel_slots[slot as usize].name.clone(), gap);
+        }
+    }
+}
+
+/// Puts the hub's value of each key of `sku` that `record` watches.
+fn put_entry_values(
+    pending: &mut PendingTable,
+    record: &SubRecord,
+    sku: SkuId,
+    entry: &TrackedSku,
+    channel_slots: &[ChannelSlot],
+    catalogue: &Catalogue,
+    gap: bool,
+) {
+    for &(slot, value) in &entry.channels {
+        let scope = ScopeKey::Channel(slot);
+        if record.wants(scope) {
+            let names = channel_names(&entry.name, channel_slots, slot);
+            pending.put_value(Key { sku, scope }, names, value, gap);
+        }
+    }
+    if record.wants_locations {
+        for &(location, value) in entry.locations.iter().flatten() {
+            let names = location_names(&entry.name, catalogue, location);
+            pending.put_value(Key { sku, scope: ScopeKey::Location(location) }, names, value, gap);
         }
     }
 }
@@ -681,6 +705,35 @@ impl HubState {
         record.woken = true;
     }
 
+    /// Re-sends the values asked for with [`Subscriber::resync`], from the hub's
+    /// values (current: this runs after the cycle's changes were offered).
+    fn serve_resyncs(&mut self, engine: &Engine) {
+        for record in &mut self.subs {
+            let Some(names) = record.shared.resync.lock().take() else { continue };
+            let mut pending = record.shared.pending.lock();
+            for name in &names {
+                let listed = |id: &SkuId| record.every_sku || record.skus.binary_search(id).is_ok();
+                match engine.sku_id(name).filter(listed) {
+                    Some(sku) => {
+                        let Some(entry) = self.tracked.get(&sku) else { continue };
+                        put_entry_values(&mut pending, record, sku, entry, &self.channel_slots, &self.catalogue, true);
+                    }
+                    None if record.every_sku || record.unseen.iter().any(|unseen| **unseen == **name) => {
+                        if engine.sku_id(name).is_none() {
+                            for &slot in &record.channel_slots {
+                                let channel = self.channel_slots[slot as usize].name.clone();
+                                pending.put_unseen(Arc::from(name.as_str()), channel, true);
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+            drop(pending);
+            record.woken = true;
+        }
+    }
+
     /// Listed names the engine had not seen and now knows: watch them and send
     /// their values (after the 0s their subscribers were sent).
     fn resolve_unseen(&mut self, engine: &Engine) {
@@ -752,18 +805,7 @@ impl HubState {
         record.skus.sort_unstable();
         let mut pending = record.shared.pending.lock();
         let entry = &self.tracked[&sku];
-        for &(slot, value) in &entry.channels {
-            if record.channel_slots.binary_search(&slot).is_ok() {
-                let names = channel_names(&entry.name, &self.channel_slots, slot);
-                pending.put_value(Key { sku, scope: ScopeKey::Channel(slot) }, names, value, false);
-            }
-        }
-        if record.wants_locations {
-            for &(location, value) in entry.locations.iter().flatten() {
-                let names = location_names(&entry.name, &self.catalogue, location);
-                pending.put_value(Key { sku, scope: ScopeKey::Location(location) }, names, value, false);
-            }
-        }
+        put_entry_values(&mut pending, record, sku, entry, &self.channel_slots, &self.catalogue, false);
         drop(pending);
         record.woken = true;
     }

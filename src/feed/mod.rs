@@ -55,7 +55,7 @@ pub struct SubscriptionSpec {
 }
 
 /// Why an event was sent. See docs/FEED.md for the precedence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     /// The current value: first events of a subscription, and re-sent values after a
     /// gap (`gap: true`).

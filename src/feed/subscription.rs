@@ -3,7 +3,8 @@
 
 use super::coalesce::PendingTable;
 use super::hub::HubCore;
-use super::{FeedEvent, SubscriptionSpec};
+use super::{FeedError, FeedEvent, SubscriptionSpec};
+use crate::model::{validate_id, IdKind};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,9 @@ pub(crate) struct SubscriberShared {
     pub notify: Notify,
     /// Set when the [`Subscriber`] is dropped; the hub forgets it on its next cycle.
     pub dropped: AtomicBool,
+    /// SKUs whose current values the subscriber asked to be re-sent (at most one
+    /// request waits; a new one replaces it).
+    pub resync: Mutex<Option<Vec<String>>>,
 }
 
 /// An open subscription. Dropping it unsubscribes.
@@ -63,6 +67,29 @@ impl Subscriber {
             }
             notified.await;
         }
+    }
+
+    /// Asks the hub to send, at its next cycle, its current value of every key this
+    /// subscription watches for `skus` (kind `Snapshot`, `gap: true`), in order with
+    /// every other event: what an every-SKU subscriber does after a resync marker
+    /// to get exact values without racing the hub. SKUs it does not watch (not
+    /// listed by a listing subscription) are ignored. A request replaces one that
+    /// has not been served yet.
+    pub fn resync(&self, skus: &[String]) -> Result<(), FeedError> {
+        let limit = self.core.max_skus_per_subscription();
+        if skus.len() > limit {
+            return Err(FeedError::TooManySkus { count: skus.len(), limit });
+        }
+        for sku in skus {
+            validate_id(IdKind::Sku, sku)
+                .map_err(|error| FeedError::InvalidSku { sku: sku.clone(), reason: error.to_string() })?;
+        }
+        if self.core.is_stopped() {
+            return Err(FeedError::Stopped);
+        }
+        *self.shared.resync.lock() = Some(skus.to_vec());
+        self.core.wake();
+        Ok(())
     }
 
     /// This subscription's id, unique within its hub.

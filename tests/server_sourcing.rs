@@ -235,10 +235,7 @@ fn sourcing_profiles_are_replaced_on_a_running_server_validated_first_and_kept_a
         assert_eq!(admin.sourcing_profiles().await.unwrap(), builtin);
         let reader = server.client(READ_TOKEN).await;
         assert_eq!(reader.role(), Role::Read);
-        assert_eq!(
-            code(reader.set_sourcing_profiles("[profile.x]\n".into()).await),
-            Some(ErrorCode::Forbidden)
-        );
+        assert_eq!(code(reader.set_sourcing_profiles("[profile.x]\n".into()).await), Some(ErrorCode::Forbidden));
 
         // A profile that never uses DC-NORTH: the MUG (only there) cannot be sourced.
         let document = "[profile.south-only]\nrank_by = [\"priority\"]\nexclude_locations = [\"DC-NORTH\"]\n\

@@ -19,9 +19,12 @@ fn seed(ctl: &Ctl<'_>) {
         ctl.ok(ADMIN_TOKEN, &["location", "add", name, "--kind", kind, "--lat", lat, "--lon", lon, flag]);
     }
     ctl.ok(ADMIN_TOKEN, &["channel-define", "web", "--locations", "DC-NORTH,DC-SOUTH,STORE-SOHO,STORE-CAMDEN"]);
-    for (sku, location, on_hand) in
-        [("SHIRT", "DC-NORTH", "10"), ("SHIRT", "DC-SOUTH", "3"), ("MUG", "DC-NORTH", "5"), ("SHIRT", "STORE-CAMDEN", "4")]
-    {
+    for (sku, location, on_hand) in [
+        ("SHIRT", "DC-NORTH", "10"),
+        ("SHIRT", "DC-SOUTH", "3"),
+        ("MUG", "DC-NORTH", "5"),
+        ("SHIRT", "STORE-CAMDEN", "4"),
+    ] {
         ctl.ok(ADMIN_TOKEN, &["set", sku, location, on_hand]);
     }
 }
@@ -33,10 +36,8 @@ fn source_stores_demand_and_profiles_through_stockctl() {
     seed(&ctl);
 
     // A delivery: the default profile ships both lines from DC-NORTH.
-    let table = ctl.ok(
-        RESERVE_TOKEN,
-        &["source", "o-1", "--channel", "web", "--to", "51.5072,-0.1276", "SHIRT=2", "MUG=1"],
-    );
+    let table =
+        ctl.ok(RESERVE_TOKEN, &["source", "o-1", "--channel", "web", "--to", "51.5072,-0.1276", "SHIRT=2", "MUG=1"]);
     assert_eq!(field(&table, "locations"), "1", "{table}");
     assert_eq!(row(&table, "0")[1..4], ["SHIRT", "DC-NORTH", "2"], "{table}");
     // The same command again is a replay.
@@ -50,8 +51,10 @@ fn source_stores_demand_and_profiles_through_stockctl() {
     assert_eq!(string(&stores, "/0/location"), "STORE-CAMDEN", "{stores:#}");
     let none = ctl.ok(READ_TOKEN, &["stores", "--channel", "web", "--near", "51.5136,-0.1365", "SHIRT=50"]);
     assert!(none.contains("no pickup store"), "{none}");
-    let pickup =
-        ctl.json(RESERVE_TOKEN, &["source", "c-1", "--channel", "web", "--pickup", "STORE-CAMDEN", "--profile", "pickup", "SHIRT=2"]);
+    let pickup = ctl.json(
+        RESERVE_TOKEN,
+        &["source", "c-1", "--channel", "web", "--pickup", "STORE-CAMDEN", "--profile", "pickup", "SHIRT=2"],
+    );
     assert_eq!(string(&pickup, "/allocation/0/location"), "STORE-CAMDEN");
 
     // A refusal exits 1 with the code; it is lost demand.

@@ -142,7 +142,9 @@ impl Subscription {
                     return Ok(Some(frame.response));
                 }
                 Ok(None) => {}
-                Err(error) => return Err(Failure::protocol(format!("the server broke the framing: {error}")).to_error()),
+                Err(error) => {
+                    return Err(Failure::protocol(format!("the server broke the framing: {error}")).to_error())
+                }
             }
             if self.ended {
                 return Ok(None);

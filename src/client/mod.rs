@@ -83,8 +83,8 @@ pub use config::ClientConfig;
 pub use error::ClientError;
 pub use feed::Subscription;
 pub use pipeline::Pipeline;
-pub use sourcing_calls::ProfilesInForce;
 pub use retry::{is_call_safe_to_retry, is_request_safe_to_retry, is_safe_to_retry};
+pub use sourcing_calls::ProfilesInForce;
 
 use crate::protocol::{Call, Limits, Reply, Request, Response, Role};
 use arc_swap::ArcSwap;

@@ -168,7 +168,11 @@ impl<'e> Names<'e> {
 pub fn store_matches(matches: &[StoreMatch]) -> Vec<WireStoreMatch> {
     matches
         .iter()
-        .map(|m| WireStoreMatch { location: m.name.to_string(), distance_m: m.distance_m, available: m.available.clone() })
+        .map(|m| WireStoreMatch {
+            location: m.name.to_string(),
+            distance_m: m.distance_m,
+            available: m.available.clone(),
+        })
         .collect()
 }
 

@@ -225,7 +225,10 @@ pub enum Reply {
     Demand(WireDemandCounters),
     DemandTop(Vec<WireDemandEntry>),
     /// The profiles in force: their names (sorted) and the whole TOML document.
-    SourcingProfiles { names: Vec<String>, toml: String },
+    SourcingProfiles {
+        names: Vec<String>,
+        toml: String,
+    },
 }
 
 /// What a write did (the engine's `Outcome`, with names instead of ids).

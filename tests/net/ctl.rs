@@ -135,4 +135,3 @@ pub fn field<'a>(listing: &'a str, name: &str) -> &'a str {
         .find_map(|line| line.strip_prefix(name).filter(|rest| rest.starts_with("  ")).map(str::trim))
         .unwrap_or_else(|| panic!("no {name:?} line in:\n{listing}"))
 }
-

@@ -266,4 +266,3 @@ pub(crate) fn the_decoder_survives_random_bytes_and_mutated_frames() {
         survive(&input, &stream);
     }
 }
-

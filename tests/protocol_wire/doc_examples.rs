@@ -399,7 +399,12 @@ pub(crate) fn vectors() -> Vec<(String, Vec<u8>)> {
     applied.push(Applied::Sourced(WireSourcedOutcome {
         reservation: WireReserveOutcome {
             id: "order-9".into(),
-            lines: vec![WireReservedLine { sku: "S".into(), location: "DC-1".into(), quantity: 2, kind: HoldKind::InStock }],
+            lines: vec![WireReservedLine {
+                sku: "S".into(),
+                location: "DC-1".into(),
+                quantity: 2,
+                kind: HoldKind::InStock,
+            }],
             expires_at: Timestamp(900_000),
             replayed: false,
             state: ReservationState::Held,
@@ -490,4 +495,3 @@ pub(crate) fn the_protocol_document_shows_the_frames_the_code_makes() {
          (and bump PROTOCOL_VERSION if a released client could break)."
     );
 }
-

@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng};
 use stockd::codec;
 use stockd::engine::{
     AdjustReason, Availability, AvailabilityScope, DemandRank, Destination, LineQuantity, OrderLine, PartialStep,
-    ReservationState, ReserveLine, ReserveRequest, RestockRequest, ShortLine as EngineShortLine,
-    SourcedReserveRequest, StoreQuery,
+    ReservationState, ReserveLine, ReserveRequest, RestockRequest, ShortLine as EngineShortLine, SourcedReserveRequest,
+    StoreQuery,
 };
 use stockd::model::{
     Bucket, ChannelBuffer, ChannelSpec, Coordinates, HoldKind, IdKind, LocationFlags, LocationKind, LocationSpec,
@@ -28,12 +28,11 @@ use stockd::storage::ApplyError;
 use stockd::wal::WalError;
 use stockd::{Engine, EngineError, Operation};
 
-
-mod views;
 mod decoder;
 mod doc_examples;
 mod rules;
 mod strategies;
+mod views;
 
 #[allow(unused_imports)]
 use decoder::*;
@@ -103,4 +102,3 @@ pub(crate) fn many_pipelined_frames_come_out_in_order_however_the_bytes_are_cut(
         })
         .unwrap();
 }
-

@@ -289,4 +289,3 @@ pub(crate) fn error_codes_are_numbered_once_and_travel_as_their_numbers() {
     assert_eq!(ErrorCode::from_number(18), None);
     assert!(codec::decode::<ErrorCode>(&[0]).is_err());
 }
-

@@ -540,8 +540,11 @@ pub(crate) fn reply() -> BoxedStrategy<Reply> {
         .boxed(),
         demand_counters().prop_map(Reply::Demand).boxed(),
         vec(
-            (text(), option::of(text()), demand_counters())
-                .prop_map(|(sku, channel, counters)| WireDemandEntry { sku, channel, counters }),
+            (text(), option::of(text()), demand_counters()).prop_map(|(sku, channel, counters)| WireDemandEntry {
+                sku,
+                channel,
+                counters,
+            }),
             0..3,
         )
         .prop_map(Reply::DemandTop)
@@ -608,4 +611,3 @@ pub(crate) fn through_decoder<T: serde::Serialize>(message: &T, cuts: &[usize]) 
     assert_eq!(payloads.len(), 1, "one frame in, one frame out");
     payloads.pop().unwrap()
 }
-

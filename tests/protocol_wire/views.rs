@@ -136,4 +136,3 @@ pub(crate) fn engine_outcomes_become_wire_types_named_by_client_strings() {
     assert_eq!((load.rejected, load.rejections.len()), (1, 1));
     assert_eq!(load.rejections[0].error.code, ErrorCode::Conflict);
 }
-

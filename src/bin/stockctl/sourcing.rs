@@ -89,7 +89,8 @@ pub async fn source(session: &Session, args: SourceArgs) -> Result<bool, Failure
     let outcome = session.client().await?.reserve_sourced(request).await?;
     emit(session.json(), &outcome, |out| {
         let reservation = &outcome.reservation;
-        let replayed = if reservation.replayed { "yes: answered from the first reserve, nothing new held" } else { "no" };
+        let replayed =
+            if reservation.replayed { "yes: answered from the first reserve, nothing new held" } else { "no" };
         fields(
             out,
             &[
@@ -154,7 +155,8 @@ pub async fn stores(session: &Session, args: StoresArgs) -> Result<bool, Failure
         if stores.is_empty() {
             return writeln!(out, "no pickup store within {} km can serve every line now", args.radius_km);
         }
-        let mut table = Table::new(&[("store", Align::Left), ("distance km", Align::Right), ("available", Align::Left)]);
+        let mut table =
+            Table::new(&[("store", Align::Left), ("distance km", Align::Right), ("available", Align::Left)]);
         for store in &stores {
             let available: Vec<String> =
                 skus.iter().zip(&store.available).map(|(sku, units)| format!("{sku}={units}")).collect();

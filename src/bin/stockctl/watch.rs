@@ -75,7 +75,11 @@ fn print_event(event: &WireFeedEvent, json: bool) -> Result<(), Failure> {
         serde_json::to_writer(&mut out, event).map_err(io::Error::from)?;
         writeln!(out)?;
     } else if event.sku.is_empty() {
-        writeln!(out, "{}  resync: changes may have been missed; query what you need now", utc(Timestamp::now().millis()))?;
+        writeln!(
+            out,
+            "{}  resync: changes may have been missed; query what you need now",
+            utc(Timestamp::now().millis())
+        )?;
     } else {
         let kind = match event.kind {
             WireEventKind::Snapshot => "now",

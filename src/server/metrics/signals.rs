@@ -48,11 +48,7 @@ pub(super) fn render_demand(engine: &Engine, w: &mut Writer<'_>) {
         backorder_units,
     } = totals;
     let counters: [(&str, &str, u64); 6] = [
-        (
-            "stockd_demand_refused_reservations_total",
-            "Reservations refused for lack of stock.",
-            refused_reservations,
-        ),
+        ("stockd_demand_refused_reservations_total", "Reservations refused for lack of stock.", refused_reservations),
         ("stockd_demand_refused_units_total", "Units asked by reservations refused for lack of stock.", refused_units),
         ("stockd_demand_expired_reservations_total", "Reservations that expired unpaid.", expired_reservations),
         ("stockd_demand_expired_units_total", "Units held by reservations that expired unpaid.", expired_units),

@@ -236,3 +236,47 @@ fn a_subscriber_that_never_reads_slows_no_writer_and_catches_up_on_the_true_fina
         assert!(!metrics.contains("stockd_feed_overflows_total 0\n"), "the sleeper overflowed: {metrics}");
     });
 }
+
+#[test]
+fn on_raw_streams_a_subscription_needs_hello_one_per_stream_and_ends_with_the_stream() {
+    use stockd::protocol::{Call, Reply, Request, Response};
+    let server = TestServer::start(|_| {});
+    runtime().block_on(async {
+        let admin = server.client(ADMIN_TOKEN).await;
+        seed(&admin, &["SHIRT"]).await;
+
+        // Before Hello: refused, nothing started.
+        let connection = raw_connection(&server).await;
+        let mut early = RawStream::open(&connection).await;
+        early.send_request(5, Request::Subscribe(watch(&["SHIRT"], None, false))).await;
+        let refused = early.next().await.expect("an answer");
+        assert_eq!(refused.request_id, 5);
+        assert!(matches!(&refused.response, Response::Error(e) if e.code == ErrorCode::Unauthenticated), "{refused:?}");
+
+        // After Hello: Subscribed, the snapshot; a second Subscribe on the stream is refused;
+        // other requests on it are still answered.
+        let hello = early.hello(READ_TOKEN).await;
+        assert!(matches!(hello.response, Response::Welcome { .. }));
+        early.send_request(6, Request::Subscribe(watch(&["SHIRT"], None, false))).await;
+        assert!(matches!(early.next().await.unwrap().response, Response::Subscribed { .. }));
+        let snapshot = early.next().await.unwrap();
+        assert_eq!(snapshot.request_id, 6);
+        assert!(matches!(&snapshot.response, Response::Events(events) if events[0].available == 10), "{snapshot:?}");
+        early.send_request(7, Request::Subscribe(watch(&["SHIRT"], None, false))).await;
+        let second = early.next().await.unwrap();
+        assert!(matches!(&second.response, Response::Error(e) if e.code == ErrorCode::BadFrame), "{second:?}");
+        early.send_request(8, Request::Call(Call::Ping)).await;
+        let pong = early.next().await.unwrap();
+        assert!(matches!(pong.response, Response::Reply(Reply::Pong { .. })), "{pong:?}");
+        assert!(metrics_page(&server).await.contains("stockd_feed_subscribers 1\n"));
+
+        // Finishing the stream ends the subscription: the server finishes its side too.
+        early.send.finish().unwrap();
+        assert!(early.next().await.is_none(), "the server ends the stream");
+        let deadline = Instant::now() + PATIENCE;
+        while !metrics_page(&server).await.contains("stockd_feed_subscribers 0\n") {
+            assert!(Instant::now() < deadline, "the subscription is dropped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}

@@ -280,3 +280,30 @@ fn on_raw_streams_a_subscription_needs_hello_one_per_stream_and_ends_with_the_st
         }
     });
 }
+
+#[test]
+fn an_every_sku_subscriber_starts_at_a_resync_marker_and_resyncs_in_order_with_the_events() {
+    let server = TestServer::start(|_| {});
+    runtime().block_on(async {
+        let admin = server.client(ADMIN_TOKEN).await;
+        seed(&admin, &["SHIRT", "MUG"]).await;
+        let reader = server.client(READ_TOKEN).await;
+        let mut everything = reader.subscribe(watch(&[], Some(3), false)).await.unwrap();
+        let marker = until(&mut everything, |_| true).await;
+        assert!(marker.sku.is_empty() && marker.gap, "the first event is the resync marker: {marker:?}");
+
+        everything.resync(vec!["MUG".into()]).await.unwrap();
+        let mug = until(&mut everything, |_| true).await;
+        assert_eq!((mug.sku.as_str(), mug.kind, mug.available, mug.gap), ("MUG", WireEventKind::Snapshot, 10, true));
+        // Changes to any SKU are reported from then on.
+        let checkout = server.client(RESERVE_TOKEN).await;
+        checkout.reserve(reserve("r-1", "SHIRT", "DC-1", 6)).await.unwrap();
+        checkout.reserve(reserve("r-2", "SHIRT", "DC-2", 2)).await.unwrap();
+        let low = until(&mut everything, |e| e.sku == "SHIRT").await;
+        assert_eq!((low.kind, low.available), (WireEventKind::LowStock, 2));
+        // A resync the server refuses (an invalid SKU) comes back as a refusal.
+        everything.resync(vec!["not a sku".into()]).await.unwrap();
+        let refused = tokio::time::timeout(PATIENCE, everything.next()).await.unwrap();
+        assert_eq!(refused.expect_err("refused").code(), Some(ErrorCode::InvalidArgument));
+    });
+}

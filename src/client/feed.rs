@@ -13,7 +13,8 @@ use quinn::{RecvStream, SendStream};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// The request id of a subscription's `Subscribe` (each subscription has its own stream).
+/// The request id of a subscription's `Subscribe` (each subscription has its own stream);
+/// its `Resync` requests count up from the next one.
 const SUBSCRIBE_ID: u64 = 1;
 
 /// A change-feed subscription: events arrive in the order the server sent them. The
@@ -26,7 +27,7 @@ const SUBSCRIBE_ID: u64 = 1;
 /// again with `Snapshot` events, so nothing is missed).
 pub struct Subscription {
     // Keeps the connection open for as long as the subscription lives.
-    _conn: Arc<Conn>,
+    conn: Arc<Conn>,
     send: SendStream,
     recv: RecvStream,
     decoder: FrameDecoder,
@@ -34,6 +35,8 @@ pub struct Subscription {
     ready: VecDeque<WireFeedEvent>,
     id: u64,
     ended: bool,
+    /// The request id of the last `Resync` sent.
+    last_request: u64,
 }
 
 impl Client {
@@ -55,7 +58,7 @@ impl Client {
         let decoder = FrameDecoder::new(MAX_FRAME_BYTES_CEILING.max(conn.limits.max_frame_bytes));
         let timeout = conn.request_timeout;
         let mut subscription = Subscription {
-            _conn: conn,
+            conn,
             send,
             recv,
             decoder,
@@ -63,6 +66,7 @@ impl Client {
             ready: VecDeque::new(),
             id: 0,
             ended: false,
+            last_request: SUBSCRIBE_ID,
         };
         match tokio::time::timeout(timeout, subscription.next_response()).await {
             Err(_elapsed) => Err(ClientError::Timeout),
@@ -97,6 +101,7 @@ impl Subscription {
             match self.next_response().await? {
                 None => return Ok(None),
                 Some(Response::Events(events)) => self.ready.extend(events),
+                Some(Response::ResyncScheduled) => {}
                 Some(Response::Error(error)) => return Err(ClientError::Refused(error)),
                 Some(other) => {
                     return Err(ClientError::Protocol(format!(
@@ -106,6 +111,19 @@ impl Subscription {
                 }
             }
         }
+    }
+
+    /// Asks for the current value of every key this subscription watches for `skus`:
+    /// they come as `Snapshot` events with `gap: true`, in order with the other events
+    /// (what an every-SKU subscriber does after a resync marker; docs/FEED.md). A
+    /// refusal (too many SKUs, an invalid one) comes back from [`next`](Self::next).
+    pub async fn resync(&mut self, skus: Vec<String>) -> Result<(), ClientError> {
+        self.last_request += 1;
+        let frame = RequestFrame { request_id: self.last_request, request: Request::Resync { skus } };
+        let mut bytes = Vec::new();
+        encode_frame(&frame, self.conn.limits.max_frame_bytes, &mut bytes)
+            .map_err(|error| ClientError::LimitExceeded(format!("the resync: {error}")))?;
+        self.send.write_all(&bytes).await.map_err(|error| ClientError::ConnectionLost(error.to_string()))
     }
 
     /// Every event already received, without waiting (possibly none).

@@ -236,6 +236,7 @@ pub(crate) fn response_name(response: &Response) -> &'static str {
         Response::Error(_) => "Error",
         Response::Subscribed { .. } => "Subscribed",
         Response::Events(_) => "Events",
+        Response::ResyncScheduled => "ResyncScheduled",
     }
 }
 

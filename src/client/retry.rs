@@ -91,7 +91,7 @@ pub fn is_request_safe_to_retry(request: &Request) -> bool {
         Request::Batch(calls) => calls.iter().all(is_call_safe_to_retry),
         // A subscription lives on a stream of its own and is never sent through the
         // shared stream's retry loop; starting one again is harmless.
-        Request::Subscribe(_) => true,
+        Request::Subscribe(_) | Request::Resync { .. } => true,
     }
 }
 
@@ -104,7 +104,8 @@ fn transient_refusal(response: &Response) -> bool {
         | Response::Reply(_)
         | Response::Batch(_)
         | Response::Subscribed { .. }
-        | Response::Events(_) => false,
+        | Response::Events(_)
+        | Response::ResyncScheduled => false,
     }
 }
 

@@ -70,6 +70,15 @@ pub enum Request {
     /// id for as long as the stream is open. The client ends it by finishing its side
     /// of the stream. Needs the `read` role; does not count as a request in flight.
     Subscribe(WireSubscription),
+    /// On a stream carrying a subscription: asks for the current value of every key
+    /// the subscription watches for these SKUs, sent as `Snapshot` events with
+    /// `gap: true` **in order with the other events** (what an every-SKU subscriber does
+    /// after a resync marker; docs/FEED.md). Answered by `Response::ResyncScheduled`
+    /// (or `Response::Error`) with this request's id; the values follow as `Events`.
+    Resync {
+        #[serde(deserialize_with = "bounded::<_, String, MAX_SUBSCRIPTION_SKUS>")]
+        skus: Vec<String>,
+    },
 }
 
 /// What a change-feed subscription watches.
@@ -191,6 +200,8 @@ pub enum Response {
     Subscribed { subscription_id: u64 },
     /// Change-feed events of the stream's subscription, oldest first.
     Events(Vec<WireFeedEvent>),
+    /// The answer to `Request::Resync`: the values will come as `Events`.
+    ResyncScheduled,
 }
 
 /// The outcome of one call.
@@ -514,7 +525,7 @@ impl Request {
             Request::Hello { .. } => Role::Read,
             Request::Call(call) => call.required_role(),
             Request::Batch(calls) => calls.iter().map(Call::required_role).max().unwrap_or(Role::Read),
-            Request::Subscribe(_) => Role::Read,
+            Request::Subscribe(_) | Request::Resync { .. } => Role::Read,
         }
     }
 }

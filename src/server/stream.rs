@@ -247,6 +247,9 @@ impl StreamState {
         if let Request::Subscribe(subscription) = request {
             return self.on_subscribe(request_id, subscription);
         }
+        if let Request::Resync { skus } = request {
+            return self.on_resync(request_id, &skus);
+        }
         let Some(role) = self.connection.role() else {
             return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
         };
@@ -283,7 +286,7 @@ impl StreamState {
         let heavy = match &request {
             Request::Call(call) => dispatch::is_heavy(call),
             Request::Batch(calls) => calls.iter().any(dispatch::is_heavy),
-            Request::Hello { .. } | Request::Subscribe(_) => false,
+            Request::Hello { .. } | Request::Subscribe(_) | Request::Resync { .. } => false,
         };
         if heavy {
             self.run_on_worker(request_id, request, deadline);
@@ -422,16 +425,23 @@ impl StreamState {
                 self.encode(&ResponseFrame { request_id, response: Response::Subscribed { subscription_id } });
                 self.feed = Some(Feed { request_id, subscriber });
             }
-            Err(error) => {
-                let code = match &error {
-                    FeedError::TooManySubscribers { .. } => ErrorCode::Overloaded,
-                    FeedError::TooManySkus { .. } | FeedError::TooManyScopes { .. } => ErrorCode::LimitExceeded,
-                    FeedError::NoScopes | FeedError::InvalidSku { .. } => ErrorCode::InvalidArgument,
-                    FeedError::UnknownChannel(_) => ErrorCode::UnknownEntity,
-                    FeedError::Stopped => ErrorCode::Overloaded,
-                };
-                self.refuse(request_id, code, error.to_string());
-            }
+            Err(error) => self.refuse(request_id, feed_error_code(&error), error.to_string()),
+        }
+    }
+
+    /// Asks the hub for the current values of these SKUs' keys, in order with the
+    /// subscription's other events.
+    fn on_resync(&mut self, request_id: u64, skus: &[String]) {
+        if self.connection.role().is_none() {
+            return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
+        }
+        let Some(feed) = &self.feed else {
+            let message = "Resync needs a subscription on this stream (send Subscribe first)";
+            return self.refuse(request_id, ErrorCode::BadFrame, message.to_owned());
+        };
+        match feed.subscriber.resync(skus) {
+            Ok(()) => self.encode(&ResponseFrame { request_id, response: Response::ResyncScheduled }),
+            Err(error) => self.refuse(request_id, feed_error_code(&error), error.to_string()),
         }
     }
 
@@ -477,6 +487,16 @@ impl StreamState {
     }
 }
 
+/// The wire code of a refused subscription or resync.
+fn feed_error_code(error: &FeedError) -> ErrorCode {
+    match error {
+        FeedError::TooManySubscribers { .. } | FeedError::Stopped => ErrorCode::Overloaded,
+        FeedError::TooManySkus { .. } | FeedError::TooManyScopes { .. } => ErrorCode::LimitExceeded,
+        FeedError::NoScopes | FeedError::InvalidSku { .. } => ErrorCode::InvalidArgument,
+        FeedError::UnknownChannel(_) => ErrorCode::UnknownEntity,
+    }
+}
+
 /// Waits for the subscription's next events (forever when there is none).
 async fn next_events(feed: &Option<Feed>, out: &mut Vec<FeedEvent>, max: usize) -> usize {
     match feed {
@@ -497,8 +517,8 @@ fn run_request(shared: &ServerShared, request: Request, lap: &mut Instant) -> (R
             let (replies, lsn) = run_calls(shared.services(), &calls, lap);
             (Response::Batch(replies), lsn)
         }
-        Request::Hello { .. } | Request::Subscribe(_) => {
-            unreachable!("Hello and Subscribe are answered before dispatch")
+        Request::Hello { .. } | Request::Subscribe(_) | Request::Resync { .. } => {
+            unreachable!("Hello, Subscribe and Resync are answered before dispatch")
         }
     }
 }

@@ -285,6 +285,7 @@ pub(crate) fn vectors() -> Vec<(String, Vec<u8>)> {
         low_stock_below: Some(5),
         every_change: false,
     }));
+    request(Request::Resync { skus: vec!["S".into()] });
 
     let mut response = |response: Response| {
         let frame = ResponseFrame { request_id: 7, response };
@@ -436,6 +437,7 @@ pub(crate) fn vectors() -> Vec<(String, Vec<u8>)> {
         kind: WireEventKind::OutOfStock,
         gap: false,
     }]));
+    response(Response::ResyncScheduled);
     out
 }
 

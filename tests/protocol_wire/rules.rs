@@ -189,6 +189,7 @@ pub(crate) fn every_operation_needs_the_right_role() {
     let subscription =
         WireSubscription { skus: vec![], channels: vec![], locations: true, low_stock_below: None, every_change: true };
     assert_eq!(required_role(&Request::Subscribe(subscription)), Role::Read);
+    assert_eq!(required_role(&Request::Resync { skus: vec![] }), Role::Read);
     assert!(Role::Read < Role::Reserve && Role::Reserve < Role::Admin);
 }
 

@@ -296,6 +296,7 @@ pub(crate) fn request() -> BoxedStrategy<Request> {
                 Request::Subscribe(WireSubscription { skus, channels, locations, low_stock_below, every_change })
             }
         ),
+        vec(text(), 0..3).prop_map(|skus| Request::Resync { skus }),
     ]
     .boxed()
 }
@@ -579,6 +580,7 @@ pub(crate) fn response() -> BoxedStrategy<Response> {
         wire_error().prop_map(Response::Error),
         any::<u64>().prop_map(|subscription_id| Response::Subscribed { subscription_id }),
         vec(feed_event(), 0..4).prop_map(Response::Events),
+        Just(Response::ResyncScheduled),
     ]
     .boxed()
 }

@@ -107,7 +107,11 @@ impl Engine {
         if !self.reservations.try_count_new(self.config.max_reservations) {
             return Err(EngineError::ReservationCapacity { limit: self.config.max_reservations });
         }
-        let sourced = self.source_and_hold(&catalogue, &channel, &profile, &order, &eligible, request, now, operation);
+        let sourced = if eligible.is_empty() {
+            Err(no_eligible_location(request))
+        } else {
+            self.source_and_hold(&catalogue, &channel, &profile, &order, &eligible, request, now, operation)
+        };
         match sourced {
             Ok((reservation, outcome)) => {
                 shard.schedule(reservation.first_expires_at, reservation.id.clone());
@@ -401,6 +405,20 @@ impl Engine {
             .collect();
         sourced_outcome(existing, allocation, true, true)
     }
+}
+
+fn no_eligible_location(request: &SourcedReserveRequest) -> EngineError {
+    let lines = request
+        .lines
+        .iter()
+        .map(|l| SourcingShortLine {
+            sku: l.sku.clone(),
+            requested: l.quantity,
+            available_in_channel: 0,
+            best_single_location: 0,
+        })
+        .collect();
+    EngineError::Unsourceable { reason: UnsourceableReason::NoEligibleLocation, lines }
 }
 
 fn sourced_outcome(

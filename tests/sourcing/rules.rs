@@ -385,3 +385,43 @@ fn the_log_replays_a_sourced_reserve_without_its_profile_and_counts_no_demand() 
     assert_eq!(engine.demand_totals(), Default::default(), "replay counts no demand");
     assert!(engine.verify().is_clean());
 }
+
+#[test]
+fn concurrent_sourced_reserves_never_oversell() {
+    let engine = std::sync::Arc::new(uk());
+    for location in ["WH-NEAR", "DC-MID", "WH-FAR", "DS-1"] {
+        stock(&engine, "A", location, 40);
+        stock(&engine, "B", location, 25);
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                let mut held = 0u32;
+                for i in 0..60 {
+                    let id = format!("t{t}-{i}");
+                    let profile = ["default", "nearest", "single"][i % 3];
+                    let lines = [("A", 1 + (i % 4) as u32), ("B", 1 + (i % 2) as u32)];
+                    if let Ok(outcome) =
+                        engine.reserve_sourced(&order(&id, &lines, deliver(52.0, -1.0), profile), at(1))
+                    {
+                        held += outcome.allocation.iter().map(|a| a.quantity).sum::<u32>();
+                        if i % 5 == 0 {
+                            engine.release(&id, None, at(2)).unwrap();
+                            held -= outcome.allocation.iter().map(|a| a.quantity).sum::<u32>();
+                        }
+                    }
+                }
+                held
+            })
+        })
+        .collect();
+    let held: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let reserved: u32 = ["WH-NEAR", "DC-MID", "WH-FAR", "DS-1"]
+        .iter()
+        .flat_map(|l| ["A", "B"].map(|s| engine.position(s, l).unwrap().reserved))
+        .sum();
+    assert_eq!(reserved, held);
+    assert!(reserved <= 4 * 65);
+    assert!(engine.verify().is_clean());
+}

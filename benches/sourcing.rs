@@ -87,7 +87,7 @@ fn engine(random: &mut Random) -> Engine {
     for sku in 0..SKUS {
         for spec in specs.iter().filter(|s| s.name.starts_with("WH-")) {
             // Most warehouses hold a few units, one in five none.
-            let on_hand = if random.next() % 5 == 0 { 0 } else { 1 + (random.next() % 20) as u32 };
+            let on_hand = if random.next().is_multiple_of(5) { 0 } else { 1 + (random.next() % 20) as u32 };
             rows.push(row(&format!("SKU-{sku}"), &spec.name, on_hand));
         }
     }
@@ -174,7 +174,7 @@ fn main() {
 
     let mut next_id = 0u64;
     let sweep = |engine: &Engine, id: u64| {
-        if id % 1_024 == 0 {
+        if id.is_multiple_of(1_024) {
             engine.expire_due(Timestamp(id));
         }
     };
@@ -209,7 +209,7 @@ fn main() {
         b.iter(|| {
             next_id += 1;
             reserve_release(&engine, &mut random, next_id);
-            if next_id % 1_024 == 0 {
+            if next_id.is_multiple_of(1_024) {
                 engine.expire_due(Timestamp(next_id));
             }
         })

@@ -23,6 +23,9 @@ use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, HoldKind, LocationF
 use stockd::{Engine, EngineConfig, EngineError, Timestamp};
 
 pub const CHANNEL: &str = "web";
+
+/// A check of the error a refusal must give.
+pub type ErrorCheck = fn(&EngineError) -> bool;
 pub const TTL_MS: u64 = 60_000;
 
 /// A location: kind, point, flags and priority.

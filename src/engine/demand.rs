@@ -80,8 +80,10 @@ type DemandKey = (SkuId, Option<Arc<str>>);
 
 const DEMAND_SHARDS: usize = 64;
 
+type DemandShard = CachePadded<Mutex<FxHashMap<DemandKey, DemandCounters>>>;
+
 pub(super) struct DemandTable {
-    shards: Box<[CachePadded<Mutex<FxHashMap<DemandKey, DemandCounters>>>]>,
+    shards: Box<[DemandShard]>,
     /// Sourced reserves whose exact search ran out of its node budget.
     inexact_searches: AtomicU64,
 }

@@ -17,7 +17,7 @@ fn malformed_requests_are_refused_before_anything_is_looked_at() {
     let engine = uk();
     stock(&engine, "A", "WH-NEAR", 5);
     let base = order("e", &[("A", 1)], home(), "default");
-    let cases: Vec<(SourcedReserveRequest, fn(&EngineError) -> bool)> = vec![
+    let cases: Vec<(SourcedReserveRequest, ErrorCheck)> = vec![
         (SourcedReserveRequest { id: String::new(), ..base.clone() }, |e| {
             matches!(e, EngineError::InvalidId { kind: IdKind::Reservation, .. })
         }),

@@ -126,8 +126,13 @@ fn eligible(case: &Case, site: &Site) -> bool {
         && profile.max_distance_km.is_none_or(|km| f64::from(distance) <= km * 1_000.0)
 }
 
+/// `(|S|` if minimising, else 0`, S's ranks ascending)`: compared as a tuple.
+type Objective = (usize, Vec<usize>);
+/// `(line, location name, quantity)` per piece.
+type Allocation = Vec<(u16, String, u32)>;
+
 /// The documented objective, by enumerating every subset: `(line, location, quantity)`.
-fn brute_force(case: &Case) -> Option<Vec<(u16, String, u32)>> {
+fn brute_force(case: &Case) -> Option<Allocation> {
     let phases: &[bool] = if case.profile.allow_backorder { &[false, true] } else { &[false] };
     for &with_backorder in phases {
         let capacity = |site: &Site, sku: usize| {
@@ -153,7 +158,7 @@ fn brute_force(case: &Case) -> Option<Vec<(u16, String, u32)>> {
             (keys, s.spec.name.clone())
         };
         ranked.sort_by_key(|s| key(s));
-        let mut best: Option<((usize, Vec<usize>), Vec<(u16, String, u32)>)> = None;
+        let mut best: Option<(Objective, Allocation)> = None;
         for mask in 1u32..(1 << ranked.len()) {
             let members: Vec<usize> = (0..ranked.len()).filter(|i| mask & (1 << i) != 0).collect();
             if members.len() > usize::from(case.profile.max_locations) {

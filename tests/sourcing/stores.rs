@@ -123,7 +123,7 @@ fn the_index_follows_catalogue_changes() {
 #[test]
 fn bad_queries_are_refused() {
     let engine = street();
-    let cases: Vec<(StoreQuery, fn(&EngineError) -> bool)> = vec![
+    let cases: Vec<(StoreQuery, ErrorCheck)> = vec![
         (StoreQuery { channel: "nope".into(), ..query(0.0, 0.0, 1.0, &[], 5) }, |e| {
             matches!(e, EngineError::UnknownChannel(_))
         }),

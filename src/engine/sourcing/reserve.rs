@@ -288,15 +288,14 @@ impl Engine {
                 continue;
             }
             let location = catalogue.location(candidate.location).expect("an eligible location exists");
-            let distance = match &point {
-                Some(point) => Some(candidate.distance_m.unwrap_or_else(|| {
+            let distance = point.as_ref().map(|point| {
+                candidate.distance_m.unwrap_or_else(|| {
                     catalogue.stores.vector(candidate.location).map_or_else(
                         || distance_m(request_point(request), location.coordinates),
                         |vector| distance_between(point, vector),
                     )
-                })),
-                None => None,
-            };
+                })
+            });
             let mut key = 0u128;
             for (slot, rank) in profile.rank_by.iter().enumerate() {
                 let value = match rank {
@@ -402,13 +401,18 @@ impl Engine {
             };
             lines.push((short, total < u64::from(line.quantity)));
         }
-        let (reason, keep): (UnsourceableReason, fn(&(SourcingShortLine, bool)) -> bool) =
-            if problem.all_candidates_cover() {
-                (UnsourceableReason::TooManySplits, |(l, _)| l.best_single_location < l.requested)
-            } else {
-                (UnsourceableReason::InsufficientStock, |(_, short)| *short)
-            };
-        let chosen: Vec<SourcingShortLine> = lines.iter().filter(|l| keep(l)).map(|(l, _)| l.clone()).collect();
+        let reason = if problem.all_candidates_cover() {
+            UnsourceableReason::TooManySplits
+        } else {
+            UnsourceableReason::InsufficientStock
+        };
+        // Name the lines that are the problem: short in total, or (too many splits)
+        // beyond any one location.
+        let named = |(line, short): &(SourcingShortLine, bool)| match reason {
+            UnsourceableReason::TooManySplits => line.best_single_location < line.requested,
+            _ => *short,
+        };
+        let chosen: Vec<SourcingShortLine> = lines.iter().filter(|l| named(l)).map(|(l, _)| l.clone()).collect();
         let lines = if chosen.is_empty() { lines.into_iter().map(|(l, _)| l).collect() } else { chosen };
         EngineError::Unsourceable { reason, lines }
     }

@@ -80,8 +80,10 @@ type DemandKey = (SkuId, Option<Arc<str>>);
 
 const DEMAND_SHARDS: usize = 64;
 
+type DemandShard = CachePadded<Mutex<FxHashMap<DemandKey, DemandCounters>>>;
+
 pub(super) struct DemandTable {
-    shards: Box<[CachePadded<Mutex<FxHashMap<DemandKey, DemandCounters>>>]>,
+    shards: Box<[DemandShard]>,
     /// Sourced reserves whose exact search ran out of its node budget.
     inexact_searches: AtomicU64,
 }
@@ -218,5 +220,27 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reservation_counts_once_per_sku_and_per_channel_too() {
+        let table = DemandTable::default();
+        let web: Arc<str> = Arc::from("web");
+        table.count_lines([(SkuId(1), 2), (SkuId(2), 0), (SkuId(1), 3)], Some(&web), DemandEvent::Refused);
+        let all = table.get(SkuId(1), None);
+        assert_eq!((all.refused_reservations, all.refused_units), (1, 5));
+        assert_eq!(table.get(SkuId(1), Some("web")), all);
+        assert_eq!(table.get(SkuId(2), None), DemandCounters::default(), "zero units count nothing");
+        table.count(SkuId(1), None, DemandEvent::Expired, 4);
+        table.count(SkuId(1), None, DemandEvent::Backorder, 1);
+        let all = table.get(SkuId(1), None);
+        assert_eq!((all.expired_units, all.backorder_units), (4, 1));
+        assert_eq!(table.get(SkuId(1), Some("web")).expired_units, 0);
+        assert_eq!(all.ranked(DemandRank::ExpiredUnits), 4);
     }
 }

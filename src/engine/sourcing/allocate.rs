@@ -64,7 +64,7 @@ struct Fill {
 impl Problem<'_> {
     /// Whole units of `line` a candidate can give out of `pools` (its remaining units).
     fn line_room(&self, line: usize, pools: &[u64]) -> u64 {
-        self.components[line].iter().map(|&(pool, per_unit)| pools[pool] / u64::from(per_unit)).min().unwrap_or(0)
+        self.components[line].iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit)).min().unwrap_or(0)
     }
 
     /// The line's capacity at a candidate with all its pool units (an upper bound).
@@ -189,6 +189,16 @@ impl Problem<'_> {
             }
         }
         fill.residual.iter().all(|r| *r == 0).then_some(fill.pieces)
+    }
+}
+
+/// Whole line units in `units` of a component needed `per_unit` at a time (a plain
+/// SKU needs 1, the common case, which skips a 64-bit division).
+pub(super) fn whole_units(units: u64, per_unit: u32) -> u64 {
+    if per_unit == 1 {
+        units
+    } else {
+        units / u64::from(per_unit)
     }
 }
 

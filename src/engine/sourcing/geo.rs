@@ -7,14 +7,21 @@ use rstar::RTree;
 /// Mean Earth radius (IUGG), in metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
-/// Great-circle (haversine) distance between two points, rounded to whole metres so
-/// that orderings built on it are exact and deterministic.
+/// Great-circle distance between two points on a sphere of radius
+/// [`EARTH_RADIUS_M`], rounded to whole metres so that orderings built on it are
+/// exact and deterministic.
+///
+/// Computed from the chord between the points' unit vectors,
+/// `2 R asin(chord / 2)`, which equals the haversine formula and, with the vectors
+/// kept per location in the catalogue, costs one square root and one arcsine.
 pub fn distance_m(a: Coordinates, b: Coordinates) -> u32 {
-    let (lat_a, lat_b) = (a.latitude.to_radians(), b.latitude.to_radians());
-    let d_lat = lat_b - lat_a;
-    let d_lon = (b.longitude - a.longitude).to_radians();
-    let h = (d_lat / 2.0).sin().powi(2) + lat_a.cos() * lat_b.cos() * (d_lon / 2.0).sin().powi(2);
-    let angle = 2.0 * h.sqrt().min(1.0).asin();
+    distance_between(&unit_vector(a), &unit_vector(b))
+}
+
+/// [`distance_m`] between unit vectors (see [`unit_vector`]).
+pub(crate) fn distance_between(a: &[f64; 3], b: &[f64; 3]) -> u32 {
+    let chord = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+    let angle = 2.0 * (chord / 2.0).min(1.0).asin();
     let metres = (angle * EARTH_RADIUS_M).round();
     debug_assert!((0.0..=f64::from(u32::MAX)).contains(&metres));
     metres as u32
@@ -29,7 +36,7 @@ pub fn is_on_earth(point: Coordinates) -> bool {
 }
 
 /// The point on the unit sphere for a latitude and longitude.
-fn unit_vector(point: Coordinates) -> [f64; 3] {
+pub(crate) fn unit_vector(point: Coordinates) -> [f64; 3] {
     let (lat, lon) = (point.latitude.to_radians(), point.longitude.to_radians());
     [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
 }
@@ -47,21 +54,32 @@ type StorePoint = GeomWithData<[f64; 3], LocationId>;
 /// (chord) distance between unit-sphere points grows with the great-circle distance,
 /// so nearest-first search by chord is nearest-first on Earth, with no special case
 /// at the antimeridian or the poles. Built whole when the locations change.
+///
+/// It also keeps every location's unit vector, so sourcing measures a distance with
+/// one square root and one arcsine.
 #[derive(Clone, Debug, Default)]
 pub struct StoreIndex {
     tree: RTree<StorePoint>,
+    /// Indexed by `LocationId`: every location's point on the unit sphere.
+    vectors: Vec<[f64; 3]>,
 }
 
 impl StoreIndex {
     /// Indexes every location flagged `pickup`.
     pub fn build(catalogue: &Catalogue) -> StoreIndex {
+        let vectors: Vec<[f64; 3]> = catalogue.locations.iter().map(|l| unit_vector(l.coordinates)).collect();
         let points = catalogue
             .locations
             .iter()
             .filter(|location| location.flags.pickup)
-            .map(|location| StorePoint::new(unit_vector(location.coordinates), location.id))
+            .map(|location| StorePoint::new(vectors[location.id.index()], location.id))
             .collect();
-        StoreIndex { tree: RTree::bulk_load(points) }
+        StoreIndex { tree: RTree::bulk_load(points), vectors }
+    }
+
+    /// The unit vector of a location of the catalogue this index was built from.
+    pub(crate) fn vector(&self, location: LocationId) -> Option<&[f64; 3]> {
+        self.vectors.get(location.index())
     }
 
     pub fn len(&self) -> usize {
@@ -90,6 +108,27 @@ mod tests {
 
     fn at(latitude: f64, longitude: f64) -> Coordinates {
         Coordinates { latitude, longitude }
+    }
+
+    /// The haversine formula, as a cross-check of the chord formula.
+    fn haversine_m(a: Coordinates, b: Coordinates) -> f64 {
+        let (lat_a, lat_b) = (a.latitude.to_radians(), b.latitude.to_radians());
+        let d_lat = lat_b - lat_a;
+        let d_lon = (b.longitude - a.longitude).to_radians();
+        let h = (d_lat / 2.0).sin().powi(2) + lat_a.cos() * lat_b.cos() * (d_lon / 2.0).sin().powi(2);
+        2.0 * h.sqrt().min(1.0).asin() * EARTH_RADIUS_M
+    }
+
+    #[test]
+    fn the_chord_formula_agrees_with_haversine() {
+        let points =
+            [at(51.5, -0.12), at(-33.9, 151.2), at(0.0, 179.9), at(0.0, -179.9), at(89.9, 10.0), at(-89.9, -170.0)];
+        for a in points {
+            for b in points {
+                let difference = f64::from(distance_m(a, b)) - haversine_m(a, b);
+                assert!(difference.abs() <= 0.5 + 1e-6, "{a:?} {b:?}: {difference}");
+            }
+        }
     }
 
     #[test]

@@ -286,3 +286,37 @@ fn decode_profile(name: &str, value: toml::Value) -> Result<SourcingProfile, Pro
     profile.validate()?;
     Ok(profile)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut profile = SourcingProfile::new("p");
+        assert_eq!(profile.validate(), Ok(()));
+        profile.max_locations = 0;
+        assert!(matches!(profile.validate(), Err(ProfileError::Invalid { field, .. }) if field == "max_locations"));
+        profile.max_locations = 1;
+        profile.rank_by = vec![RankKey::Cost, RankKey::Distance, RankKey::Priority, RankKey::Cost];
+        assert!(matches!(profile.validate(), Err(ProfileError::Invalid { field, .. }) if field == "rank_by"));
+        profile.rank_by = vec![];
+        profile.max_distance_km = Some(f64::INFINITY);
+        assert!(matches!(profile.validate(), Err(ProfileError::Invalid { field, .. }) if field == "max_distance_km"));
+    }
+
+    #[test]
+    fn rank_keys_are_lowercase_in_toml() {
+        let text = SourcingProfiles::builtin().to_toml();
+        assert!(text.contains("\"distance\"") && text.contains("\"priority\""), "{text}");
+        assert!(!text.contains("name ="), "the name is the table's key: {text}");
+    }
+
+    #[test]
+    fn costs_default_when_a_location_is_not_listed() {
+        let mut profile = SourcingProfile::new("p");
+        profile.default_cost = 7;
+        profile.location_costs.insert("WH".into(), 2);
+        assert_eq!((profile.cost_of("WH"), profile.cost_of("other")), (2, 7));
+    }
+}

@@ -6,8 +6,8 @@
 //! and search under those locks; hold through [`Engine::hold_locked`], the same
 //! code a plain reserve uses, which also records the change in the journal.
 
-use super::allocate::{Piece, Problem, Search};
-use super::geo::{distance_m, is_on_earth};
+use super::allocate::{whole_units, Piece, Problem, Search};
+use super::geo::{distance_between, distance_m, is_on_earth, unit_vector};
 use super::{AllocatedLine, Destination, RankKey, SourcedOutcome, SourcedReserveRequest, SourcingProfile};
 use crate::engine::catalogue_ops::check_range;
 use crate::engine::demand::DemandEvent;
@@ -107,7 +107,11 @@ impl Engine {
         if !self.reservations.try_count_new(self.config.max_reservations) {
             return Err(EngineError::ReservationCapacity { limit: self.config.max_reservations });
         }
-        let sourced = self.source_and_hold(&catalogue, &channel, &profile, &order, &eligible, request, now, operation);
+        let sourced = if eligible.is_empty() {
+            Err(no_eligible_location(request))
+        } else {
+            self.source_and_hold(&catalogue, &channel, &profile, &order, &eligible, request, now, operation)
+        };
         match sourced {
             Ok((reservation, outcome)) => {
                 shard.schedule(reservation.first_expires_at, reservation.id.clone());
@@ -245,49 +249,87 @@ impl Engine {
         let mut capacity = vec![0u64; eligible.len() * pools];
         for (pool, &sku) in order.pools.iter().enumerate() {
             let shard = guards.shard(self.stock.shard_of(sku));
-            for (location, position) in shard.positions(sku).iter() {
-                if let Ok(at) = eligible.binary_search_by_key(&location, |e| e.location) {
+            let positions = shard.positions(sku);
+            let locations = positions.locations();
+            // Both lists are sorted by location id: a galloping merge, which costs
+            // O(candidates x log(positions / candidates)) whichever list is longer.
+            let mut from = 0;
+            for (at, candidate) in eligible.iter().enumerate() {
+                let rest = &locations[from..];
+                let mut bound = 1;
+                while bound < rest.len() && rest[bound] < candidate.location {
+                    bound *= 2;
+                }
+                from += rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
+                if from == locations.len() {
+                    break;
+                }
+                if locations[from] == candidate.location {
+                    let (_, position) = positions.iter().nth(from).expect("from < len");
                     capacity[at * pools + pool] = room(position);
                 }
             }
         }
         let line_room = |at: usize, line: &ResolvedLine| {
             let pools = &capacity[at * order.pools.len()..(at + 1) * order.pools.len()];
-            line.components.iter().map(|&(pool, per_unit)| pools[pool] / u64::from(per_unit)).min().unwrap_or(0)
+            line.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit)).min().unwrap_or(0)
         };
-        let mut useful: Vec<(usize, [u64; 3], Option<u32>)> = Vec::new();
+        debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
+        let point = match &request.destination {
+            Destination::Delivery { point } => Some(unit_vector(*point)),
+            Destination::Pickup { .. } => None,
+        };
+        // Each candidate's keys packed into one integer, most significant first, with its
+        // index in `eligible` in the low 32 bits: every key fits in 32 bits.
+        let mut useful: Vec<u128> = Vec::with_capacity(eligible.len());
+        let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
         for (at, candidate) in eligible.iter().enumerate() {
             if !order.lines.iter().any(|line| line_room(at, line) > 0) {
                 continue;
             }
             let location = catalogue.location(candidate.location).expect("an eligible location exists");
-            let distance = match &request.destination {
-                Destination::Delivery { point } => {
-                    Some(candidate.distance_m.unwrap_or_else(|| distance_m(*point, location.coordinates)))
-                }
-                Destination::Pickup { .. } => None,
-            };
-            let mut key = [0u64; 3];
+            let distance = point.as_ref().map(|point| {
+                candidate.distance_m.unwrap_or_else(|| {
+                    catalogue.stores.vector(candidate.location).map_or_else(
+                        || distance_m(request_point(request), location.coordinates),
+                        |vector| distance_between(point, vector),
+                    )
+                })
+            });
+            let mut key = 0u128;
             for (slot, rank) in profile.rank_by.iter().enumerate() {
-                key[slot] = match rank {
-                    RankKey::Distance => u64::from(distance.unwrap_or(0)),
-                    RankKey::Priority => u64::from(location.priority),
-                    RankKey::Cost => u64::from(profile.cost_of(&location.name)),
+                let value = match rank {
+                    RankKey::Distance => distance.unwrap_or(0),
+                    RankKey::Priority => u32::from(location.priority),
+                    RankKey::Cost => profile.cost_of(&location.name),
                 };
+                key |= u128::from(value) << (96 - 32 * slot);
             }
-            useful.push((at, key, distance));
+            distances[at] = distance;
+            useful.push(key | at as u128);
         }
-        // The total order: the profile's keys in turn, then the location name's bytes.
-        let name = |at: usize| catalogue.location(eligible[at].location).expect("exists").name.as_bytes();
-        useful.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| name(a.0).cmp(name(b.0))));
+        // The total order: the profile's keys in turn, then the location name's bytes
+        // (only runs of equal keys need the names).
+        useful.sort_unstable();
+        let name =
+            |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
+        let mut start = 0;
+        while start < useful.len() {
+            let end = start + useful[start..].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
+            if end - start > 1 {
+                useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
+            }
+            start = end;
+        }
         let mut ranked = Ranked {
             locations: Vec::with_capacity(useful.len()),
             distances: Vec::with_capacity(useful.len()),
             capacity: Vec::with_capacity(useful.len() * pools),
         };
-        for (at, _, distance) in useful {
+        for packed in useful {
+            let at = at_of(packed);
             ranked.locations.push(eligible[at].location);
-            ranked.distances.push(distance);
+            ranked.distances.push(distances[at]);
             ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
         }
         ranked
@@ -359,13 +401,18 @@ impl Engine {
             };
             lines.push((short, total < u64::from(line.quantity)));
         }
-        let (reason, keep): (UnsourceableReason, fn(&(SourcingShortLine, bool)) -> bool) =
-            if problem.all_candidates_cover() {
-                (UnsourceableReason::TooManySplits, |(l, _)| l.best_single_location < l.requested)
-            } else {
-                (UnsourceableReason::InsufficientStock, |(_, short)| *short)
-            };
-        let chosen: Vec<SourcingShortLine> = lines.iter().filter(|l| keep(l)).map(|(l, _)| l.clone()).collect();
+        let reason = if problem.all_candidates_cover() {
+            UnsourceableReason::TooManySplits
+        } else {
+            UnsourceableReason::InsufficientStock
+        };
+        // Name the lines that are the problem: short in total, or (too many splits)
+        // beyond any one location.
+        let named = |(line, short): &(SourcingShortLine, bool)| match reason {
+            UnsourceableReason::TooManySplits => line.best_single_location < line.requested,
+            _ => *short,
+        };
+        let chosen: Vec<SourcingShortLine> = lines.iter().filter(|l| named(l)).map(|(l, _)| l.clone()).collect();
         let lines = if chosen.is_empty() { lines.into_iter().map(|(l, _)| l).collect() } else { chosen };
         EngineError::Unsourceable { reason, lines }
     }
@@ -401,6 +448,33 @@ impl Engine {
             .collect();
         sourced_outcome(existing, allocation, true, true)
     }
+}
+
+/// The delivery point of a request (the origin for a pickup, which has no distances).
+fn request_point(request: &SourcedReserveRequest) -> crate::model::Coordinates {
+    match &request.destination {
+        Destination::Delivery { point } => *point,
+        Destination::Pickup { .. } => crate::model::Coordinates { latitude: 0.0, longitude: 0.0 },
+    }
+}
+
+/// The index in `eligible` packed into the low 32 bits of a rank key.
+fn at_of(packed: u128) -> usize {
+    (packed & u128::from(u32::MAX)) as usize
+}
+
+fn no_eligible_location(request: &SourcedReserveRequest) -> EngineError {
+    let lines = request
+        .lines
+        .iter()
+        .map(|l| SourcingShortLine {
+            sku: l.sku.clone(),
+            requested: l.quantity,
+            available_in_channel: 0,
+            best_single_location: 0,
+        })
+        .collect();
+    EngineError::Unsourceable { reason: UnsourceableReason::NoEligibleLocation, lines }
 }
 
 fn sourced_outcome(
@@ -484,11 +558,12 @@ fn eligible_locations(
     profile: &SourcingProfile,
     destination: &Destination,
 ) -> Result<Vec<Eligible>, EngineError> {
-    let excluded: Vec<LocationId> =
+    let mut excluded: Vec<LocationId> =
         profile.exclude_locations.iter().filter_map(|name| catalogue.location_id(name)).collect();
+    excluded.sort_unstable();
     let passes = |id: LocationId| {
         let location = catalogue.location(id).expect("a channel's locations exist");
-        !profile.exclude_kinds.contains(&location.kind) && !excluded.contains(&id)
+        !profile.exclude_kinds.contains(&location.kind) && excluded.binary_search(&id).is_err()
     };
     match destination {
         Destination::Pickup { store } => {
@@ -500,6 +575,7 @@ fn eligible_locations(
             Ok(if passes(id) { vec![Eligible { location: id, distance_m: None }] } else { Vec::new() })
         }
         Destination::Delivery { point } => {
+            let from = unit_vector(*point);
             let mut eligible = Vec::new();
             for &id in &channel.locations {
                 let location = catalogue.location(id).expect("a channel's locations exist");
@@ -508,7 +584,10 @@ fn eligible_locations(
                 }
                 let mut distance = None;
                 if let Some(km) = profile.max_distance_km {
-                    let metres = distance_m(*point, location.coordinates);
+                    let metres = catalogue
+                        .stores
+                        .vector(id)
+                        .map_or_else(|| distance_m(*point, location.coordinates), |to| distance_between(&from, to));
                     if f64::from(metres) > km * 1_000.0 {
                         continue;
                     }

@@ -1,6 +1,7 @@
 //! The change feed's cost to writers: reserve+release throughput with the feed off
 //! (no hub: the engine's tracker is disabled, one relaxed load per stock write) and
-//! on (a hub with 1,000 subscribers, a consumer thread draining them), in the same
+//! on (a hub with 1,000 subscribers, a consumer thread draining them the way a server
+//! would: a task per subscriber awaiting `next_batch`), in the same
 //! process, alternating, several rounds; medians and their ratio (target >= 0.8).
 //!
 //! Writers: `STOCKD_FEED_WRITERS` threads (default 1: on 2 cores the hub and the
@@ -50,33 +51,66 @@ fn main() {
     let rounds = env_usize("STOCKD_FEED_ROUNDS", if full { 7 } else { 1 });
     let writers = env_usize("STOCKD_FEED_WRITERS", 1).max(1);
     let subscriber_count = env_usize("STOCKD_FEED_SUBSCRIBERS", 1_000);
+    let mut feed_config = FeedConfig::default();
+    if let Ok(poll_ms) = std::env::var("STOCKD_FEED_POLL_MS") {
+        feed_config.poll_interval = Duration::from_millis(poll_ms.parse().expect("STOCKD_FEED_POLL_MS: milliseconds"));
+    }
 
     let engine = Arc::new(build_engine());
     let mut clock_ms = 1_700_000_000_000u64;
     let mut off = Vec::new();
     let mut on = Vec::new();
     let mut ratios = Vec::new();
-    println!("feed bench: {writers} writer thread(s), {pairs} reserve+release pairs each, {rounds} rounds, {subscriber_count} subscribers when on");
+    println!(
+        "feed bench: {writers} writer thread(s), {pairs} reserve+release pairs each, {rounds} rounds, {subscriber_count} subscribers when on, poll interval {:?}",
+        feed_config.poll_interval
+    );
+    if std::env::var("STOCKD_FEED_EXPERIMENT").as_deref() == Ok("tracker") {
+        // The tracker alone: enabled, drained every poll interval, nothing read.
+        for round in 0..rounds {
+            let off_rate = run_writers(&engine, writers, pairs, &mut clock_ms);
+            engine.changes().enable();
+            let stop = Arc::new(AtomicBool::new(false));
+            let drainer = {
+                let (engine, stop, poll) = (engine.clone(), stop.clone(), feed_config.poll_interval);
+                std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        out.clear();
+                        engine.changes().drain(&mut out, 65_536);
+                        std::thread::sleep(poll);
+                    }
+                })
+            };
+            let on_rate = run_writers(&engine, writers, pairs, &mut clock_ms);
+            stop.store(true, Ordering::Relaxed);
+            drainer.join().expect("drainer");
+            engine.changes().disable();
+            println!("tracker only, round {round}: off {off_rate:.0}, on {on_rate:.0}, ratio {:.3}", on_rate / off_rate);
+            ratios.push(on_rate / off_rate);
+        }
+        println!("tracker only: median ratio {:.3}", median(&mut ratios));
+        return;
+    }
     for round in 0..rounds {
         let off_rate = run_writers(&engine, writers, pairs, &mut clock_ms);
-        let hub = FeedHub::start(engine.clone(), FeedConfig::default());
+        let hub = FeedHub::start(engine.clone(), feed_config.clone());
         let subscribers: Vec<Subscriber> =
             (0..subscriber_count).map(|i| hub.subscribe(subscription(i)).expect("subscribe")).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let consumer = spawn_consumer(subscribers, stop.clone());
+        let consumer = spawn_consumer(subscribers);
         let settled = hub.stats().cycles + 2;
         while hub.stats().cycles < settled {
             std::thread::sleep(Duration::from_millis(1));
         }
         let before = hub.stats();
+        let cpu_before = feed_cpu_ms();
         let on_rate = run_writers(&engine, writers, pairs, &mut clock_ms);
+        let cpu_after = feed_cpu_ms();
         let after = hub.stats();
-        stop.store(true, Ordering::Relaxed);
-        let (taken, subscribers) = consumer.join().expect("consumer");
         hub.stop();
-        drop(subscribers);
+        let taken = consumer.join().expect("consumer");
         println!(
-            "round {round}: off {:>9.0} pairs/s, on {:>9.0} pairs/s, ratio {:.3} | hub: {} cycles, {} coalesced, {} overflows, {} tracker overflows; consumer took {} events",
+            "round {round}: off {:>9.0} pairs/s, on {:>9.0} pairs/s, ratio {:.3} | hub: {} cycles, {} coalesced, {} overflows, {} tracker overflows, {} ms CPU; consumer took {} events, {} ms CPU",
             off_rate,
             on_rate,
             on_rate / off_rate,
@@ -84,7 +118,9 @@ fn main() {
             after.coalesced - before.coalesced,
             after.overflows - before.overflows,
             after.tracker_overflows - before.tracker_overflows,
+            cpu_after.0 - cpu_before.0,
             taken,
+            cpu_after.1 - cpu_before.1,
         );
         off.push(off_rate);
         on.push(on_rate);
@@ -97,6 +133,28 @@ fn main() {
         median(&mut ratios),
         median(&mut on) / median(&mut off),
     );
+}
+
+/// CPU time (user + system, ms) of the hub thread and of the consumer thread so far,
+/// from /proc (0 where unavailable).
+fn feed_cpu_ms() -> (u64, u64) {
+    let mut hub = 0;
+    let mut consumer = 0;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return (0, 0) };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        let ms = ticks * 10;
+        match comm.trim() {
+            "stockd-feed" => hub += ms,
+            "feed-consumer" => consumer += ms,
+            _ => {}
+        }
+    }
+    (hub, consumer)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -148,45 +206,78 @@ fn subscription(index: usize) -> SubscriptionSpec {
     }
 }
 
-/// Drains every subscriber in turn (256 events at most each), sleeping 1 ms after a
-/// pass that found nothing; returns how many events it took.
-fn spawn_consumer(
-    subscribers: Vec<Subscriber>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<(u64, Vec<Subscriber>)> {
+/// The consumer a server would run: one thread with a current-thread tokio
+/// runtime, one task per subscriber awaiting `next_batch` (up to 256 events), woken
+/// by the hub at the end of a cycle that offered it something. Ends when the hub
+/// stops; returns how many events were taken.
+fn spawn_consumer(subscribers: Vec<Subscriber>) -> std::thread::JoinHandle<u64> {
     std::thread::Builder::new()
         .name("feed-consumer".to_owned())
         .spawn(move || {
-            let mut out = Vec::with_capacity(256);
-            let mut taken = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let mut found = 0;
-                for subscriber in &subscribers {
-                    out.clear();
-                    found += subscriber.try_take(&mut out, 256);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(async move {
+                let tasks = tokio::task::LocalSet::new();
+                let taken = std::rc::Rc::new(std::cell::Cell::new(0u64));
+                for subscriber in subscribers {
+                    let taken = taken.clone();
+                    tasks.spawn_local(async move {
+                        let mut out = Vec::with_capacity(256);
+                        loop {
+                            out.clear();
+                            let count = subscriber.next_batch(&mut out, 256).await;
+                            if count == 0 {
+                                break;
+                            }
+                            taken.set(taken.get() + count as u64);
+                        }
+                    });
                 }
-                taken += found as u64;
-                if found == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            (taken, subscribers)
+                tasks.await;
+                taken.get()
+            })
         })
         .expect("consumer thread")
 }
 
-/// Runs the writers; returns pairs per second over all of them.
+/// This thread's time on a CPU and waiting for one, in ns, from
+/// /proc/thread-self/schedstat (zeros where unavailable).
+fn thread_schedstat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
+
+/// Runs the writers; returns pairs per second over all of them. Also prints, per
+/// writer, its pairs per second of its own CPU time and the share of the run it
+/// spent runnable but waiting for a CPU (the machine is shared).
 fn run_writers(engine: &Arc<Engine>, writers: usize, pairs: u64, clock_ms: &mut u64) -> f64 {
     let base_ms = *clock_ms;
     *clock_ms += pairs + 2 * TTL_MS + 2;
     let start = Instant::now();
-    std::thread::scope(|scope| {
-        for writer in 0..writers {
-            let engine = engine.clone();
-            scope.spawn(move || write_pairs(&engine, writer, pairs, base_ms));
-        }
+    let scheds: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|writer| {
+                let engine = engine.clone();
+                scope.spawn(move || {
+                    let before = thread_schedstat();
+                    write_pairs(&engine, writer, pairs, base_ms);
+                    let after = thread_schedstat();
+                    (after.0 - before.0, after.1 - before.1)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("writer")).collect()
     });
     let elapsed = start.elapsed();
+    for (on_cpu_ns, waiting_ns) in scheds {
+        if on_cpu_ns > 0 {
+            print!(
+                "[writer: {:.0} pairs per CPU-second, waited for a CPU {:.0} % of the run] ",
+                pairs as f64 / (on_cpu_ns as f64 / 1e9),
+                100.0 * waiting_ns as f64 / elapsed.as_nanos() as f64
+            );
+        }
+    }
     // Outside the timing: forget everything so the next run starts the same.
     while engine.expire_due(Timestamp(base_ms + pairs + TTL_MS + 1)).more_due {}
     (writers as u64 * pairs) as f64 / elapsed.as_secs_f64()

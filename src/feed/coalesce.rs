@@ -4,7 +4,8 @@
 
 use super::{EventKind, FeedEvent};
 use crate::model::{LocationId, SkuId};
-use std::collections::{BTreeMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A scope as the hub numbers it: a channel slot (the hub's own numbering of the
@@ -69,12 +70,20 @@ pub(crate) fn kind_of(before: u64, latest: u64, low_stock_below: Option<u32>, ev
     (every_change && before != latest).then_some(EventKind::Changed)
 }
 
-/// Pending changes of one subscriber, by key. Holds at most `buffer_keys` changes
-/// plus one value to send per key of the subscriber's own list (snapshots, re-sent
-/// values after a gap), plus the snapshot of listed SKUs the engine has never seen.
+/// Pending changes of one subscriber, by key, oldest first. Holds at most
+/// `buffer_keys` changes plus one value to send per key of the subscriber's own list
+/// (snapshots, re-sent values after a gap), plus the snapshot of listed SKUs the
+/// engine has never seen.
+///
+/// A queue in the order keys first became pending, with a hash index of each key's
+/// sequence number: an offer is one hash lookup (and a push), a take one pop and
+/// one removal, no allocation once the capacities have grown to the bound.
 #[derive(Debug)]
 pub(crate) struct PendingTable {
-    entries: BTreeMap<Key, Entry>,
+    entries: VecDeque<(Key, Entry)>,
+    /// Key -> sequence number of its entry; `entries[0]` has sequence `head`.
+    index: FxHashMap<Key, u64>,
+    head: u64,
     /// Entries with a `before` value: the ones `buffer_keys` bounds.
     changes: usize,
     buffer_keys: usize,
@@ -87,7 +96,9 @@ pub(crate) struct PendingTable {
 impl PendingTable {
     pub fn new(buffer_keys: usize) -> PendingTable {
         PendingTable {
-            entries: BTreeMap::new(),
+            entries: VecDeque::new(),
+            index: FxHashMap::default(),
+            head: 0,
             changes: 0,
             buffer_keys: buffer_keys.max(1),
             marker: false,
@@ -102,24 +113,42 @@ impl PendingTable {
 
     /// Offers a change of `key` from `before` to `latest`.
     pub fn offer(&mut self, key: Key, before: u64, latest: u64) -> Offered {
-        if let Some(entry) = self.entries.get_mut(&key) {
+        if let Some(entry) = self.entry_mut(key) {
             entry.latest = latest;
             return Offered::Coalesced;
         }
         if self.changes >= self.buffer_keys {
             return Offered::Full;
         }
-        self.entries.insert(key, Entry { before: Some(before), latest, gap: false });
+        self.push(key, Entry { before: Some(before), latest, gap: false });
         self.changes += 1;
         Offered::Inserted
+    }
+
+    fn entry_mut(&mut self, key: Key) -> Option<&mut Entry> {
+        let sequence = *self.index.get(&key)?;
+        let (_, entry) = &mut self.entries[(sequence - self.head) as usize];
+        Some(entry)
+    }
+
+    fn push(&mut self, key: Key, entry: Entry) {
+        self.index.insert(key, self.head + self.entries.len() as u64);
+        self.entries.push_back((key, entry));
     }
 
     /// Sets a value to send as it is (kind `Snapshot`), replacing what was pending
     /// for the key.
     pub fn put_value(&mut self, key: Key, latest: u64, gap: bool) {
-        let replaced = self.entries.insert(key, Entry { before: None, latest, gap });
-        if replaced.is_some_and(|entry| entry.before.is_some()) {
-            self.changes -= 1;
+        let value = Entry { before: None, latest, gap };
+        match self.entry_mut(key) {
+            Some(entry) => {
+                let was_change = entry.before.is_some();
+                *entry = value;
+                if was_change {
+                    self.changes -= 1;
+                }
+            }
+            None => self.push(key, value),
         }
     }
 
@@ -135,6 +164,8 @@ impl PendingTable {
     /// Drops everything pending (on overflow).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.index.clear();
+        self.head = 0;
         self.unseen.clear();
         self.changes = 0;
         self.marker = false;
@@ -173,7 +204,9 @@ impl PendingTable {
             gaps += usize::from(gap);
         }
         while taken < max {
-            let Some((key, entry)) = self.entries.pop_first() else { break };
+            let Some((key, entry)) = self.entries.pop_front() else { break };
+            self.index.remove(&key);
+            self.head += 1;
             let kind = match entry.before {
                 None => Some(EventKind::Snapshot),
                 Some(before) => {

@@ -67,6 +67,8 @@ pub(crate) struct ScopeNames {
     channels: Vec<Arc<str>>,
     /// By location id, from the hub's current catalogue.
     locations: Vec<Arc<str>>,
+    /// Of the SKUs the hub watches.
+    skus: FxHashMap<SkuId, Arc<str>>,
 }
 
 #[derive(Default)]
@@ -216,7 +218,11 @@ impl FeedHub {
                 stopped: AtomicBool::new(false),
                 counters: Counters::default(),
                 thread: OnceLock::new(),
-                scope_names: RwLock::new(ScopeNames { channels: Vec::new(), locations: location_names(&catalogue_for_names) }),
+                scope_names: RwLock::new(ScopeNames {
+                    channels: Vec::new(),
+                    locations: location_names(&catalogue_for_names),
+                    skus: FxHashMap::default(),
+                }),
             }),
             thread: Mutex::new(None),
         })
@@ -404,15 +410,20 @@ impl HubCore {
         let rebuilt = removed || first_new < state.subs.len();
         if rebuilt {
             state.rebuild_interest(&self.engine, sku_count);
+            self.name_skus(state.tracked.keys().copied());
             for index in first_new..state.subs.len() {
                 state.send_snapshot(index);
             }
         }
+        let mut resolved_any = false;
         if sku_count > state.known_skus {
-            if !rebuilt {
+            if !rebuilt && !state.every_subs.is_empty() {
                 state.watch_new_skus(&self.engine, sku_count);
+                self.name_skus((state.known_skus..sku_count).map(|id| SkuId(id as u32)));
             }
-            state.resolve_unseen(&self.engine);
+            let resolved = state.resolve_unseen(&self.engine);
+            resolved_any = !resolved.is_empty();
+            self.name_skus(resolved.into_iter());
         }
         state.known_skus = sku_count;
 
@@ -437,16 +448,22 @@ impl HubCore {
             state.recompute(&self.engine, sku, &mut changes);
         }
         state.changes = changes;
+        let offered = !state.changes.is_empty();
         self.offer_changes(&mut state);
         dirty.clear();
         state.dirty = dirty;
-        state.serve_resyncs(&self.engine);
-        self.finish_cycle(&mut state);
+        let resynced = state.serve_resyncs(&self.engine);
+        // An idle cycle touches no subscriber: with thousands of them, visiting each
+        // every poll interval would cost more than the changes.
+        if offered || resynced || rebuilt || resolved_any {
+            self.finish_cycle(&mut state);
+        }
     }
 
     /// Nobody watches: writers go back to one atomic load, and the hub forgets values.
     fn go_idle(&self, state: &mut HubState) {
         if state.tracker_on {
+            self.scope_names.write().skus = FxHashMap::default();
             self.engine.changes().disable();
             state.tracker_on = false;
             state.tracked = FxHashMap::default();
@@ -510,9 +527,29 @@ impl HubCore {
         }
     }
 
+    /// Copies the names of newly watched SKUs into the feed's own table: events
+    /// carry these, so a consumer never touches the reference count of the
+    /// engine's own name, whose memory neighbours writers' data.
+    fn name_skus(&self, skus: impl Iterator<Item = SkuId>) {
+        let mut fresh = Vec::new();
+        {
+            let names = self.scope_names.read();
+            fresh.extend(skus.filter(|sku| !names.skus.contains_key(sku)));
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        let copies: Vec<(SkuId, Arc<str>)> =
+            fresh.into_iter().map(|sku| (sku, Arc::from(&*self.engine.sku_name(sku)))).collect();
+        self.scope_names.write().skus.extend(copies);
+    }
+
     /// The names of a key's events (for the take path).
     pub(crate) fn names_of(&self, scope_names: &ScopeNames, key: Key) -> Names {
-        let sku = self.engine.sku_name(key.sku);
+        let sku = match scope_names.skus.get(&key.sku) {
+            Some(name) => name.clone(),
+            None => Arc::from(&*self.engine.sku_name(key.sku)),
+        };
         match key.scope {
             ScopeKey::Channel(slot) => {
                 Names { sku, scope: scope_names.channels[slot as usize].clone(), scope_is_channel: true }
@@ -577,9 +614,9 @@ fn put_entry_values(pending: &mut PendingTable, record: &SubRecord, sku: SkuId, 
     }
 }
 
-/// Location names by id.
+/// Location names by id: copies, not the catalogue's own (see `name_skus`).
 fn location_names(catalogue: &Catalogue) -> Vec<Arc<str>> {
-    catalogue.locations.iter().map(|location| location.name.clone()).collect()
+    catalogue.locations.iter().map(|location| Arc::from(&*location.name)).collect()
 }
 
 fn kits_of(catalogue: &Catalogue) -> FxHashMap<SkuId, Vec<SkuId>> {
@@ -753,7 +790,8 @@ impl HubState {
 
     /// Re-sends the values asked for with [`Subscriber::resync`], from the hub's
     /// values (current: this runs after the cycle's changes were offered).
-    fn serve_resyncs(&mut self, engine: &Engine) {
+    fn serve_resyncs(&mut self, engine: &Engine) -> bool {
+        let mut served = false;
         for record in &mut self.subs {
             let Some(names) = record.shared.resync.lock().take() else { continue };
             let mut pending = record.shared.pending.lock();
@@ -777,12 +815,15 @@ impl HubState {
             }
             drop(pending);
             record.woken = true;
+            served = true;
         }
+        served
     }
 
     /// Listed names the engine had not seen and now knows: watch them and send
     /// their values (after the 0s their subscribers were sent).
-    fn resolve_unseen(&mut self, engine: &Engine) {
+    fn resolve_unseen(&mut self, engine: &Engine) -> Vec<SkuId> {
+        let mut all_resolved = Vec::new();
         for index in 0..self.subs.len() {
             if self.subs[index].unseen.is_empty() {
                 continue;
@@ -797,17 +838,16 @@ impl HubState {
             });
             for sku in resolved {
                 self.watch_listed(engine, index, sku);
+                all_resolved.push(sku);
             }
         }
+        all_resolved
     }
 
     /// New SKU ids appeared and no subscriber came or went: every-SKU subscribers
     /// watch them from 0 (they had no stock before their id existed), and they are
     /// recomputed in this cycle.
     fn watch_new_skus(&mut self, engine: &Engine, sku_count: usize) {
-        if self.every_subs.is_empty() {
-            return;
-        }
         let every_channels = self.every_channels.clone();
         for id in self.known_skus..sku_count {
             let sku = SkuId(id as u32);

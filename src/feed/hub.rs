@@ -484,10 +484,11 @@ impl HubCore {
         if changes.is_empty() {
             return;
         }
+        // Listing subscribers: each change goes to those listing its SKU.
         offers.resize_with(subs.len(), Vec::new);
         for (index, change) in changes.iter().enumerate() {
             let Some(entry) = tracked.get(&change.key.sku) else { continue };
-            for &sub in entry.listed_by.iter().chain(every_subs.iter()) {
+            for &sub in &entry.listed_by {
                 if subs[sub].wants(change.key.scope) {
                     offers[sub].push(index as u32);
                 }
@@ -498,33 +499,58 @@ impl HubCore {
             if indices.is_empty() {
                 continue;
             }
+            let changes = indices.iter().map(|&index| &changes[index as usize]);
+            coalesced += self.offer_to(record, changes, tracked);
             record.woken = true;
-            let mut pending = record.shared.pending.lock();
-            for &index in indices.iter() {
-                let change = &changes[index as usize];
-                match pending.offer(change.key, change.before, change.latest) {
-                    Offered::Inserted => {}
-                    Offered::Coalesced => coalesced += 1,
-                    Offered::Full => {
-                        self.counters.overflows.fetch_add(1, Ordering::Relaxed);
-                        self.counters.pending_keys_max.fetch_max(pending.len() as u64, Ordering::Relaxed);
-                        pending.clear();
-                        if record.every_sku {
-                            pending.set_marker();
-                        } else {
-                            // The hub's values already include every change of this
-                            // cycle; the rest of this cycle's offers merge into them.
-                            fill_values(&mut pending, record, tracked, true);
-                        }
-                    }
-                }
-            }
             indices.clear();
+        }
+        // Every-SKU subscribers: every change of a scope they watch, without lists.
+        for &sub in every_subs.iter() {
+            let record = &subs[sub];
+            let mut wanted = changes.iter().filter(|change| record.wants(change.key.scope)).peekable();
+            if wanted.peek().is_some() {
+                coalesced += self.offer_to(record, wanted, tracked);
+                subs[sub].woken = true;
+            }
         }
         changes.clear();
         if coalesced > 0 {
             self.counters.coalesced.fetch_add(coalesced, Ordering::Relaxed);
         }
+    }
+
+    /// Offers `changes` to one subscriber under one lock; returns how many merged
+    /// into a change already pending.
+    fn offer_to<'a>(
+        &self,
+        record: &SubRecord,
+        changes: impl Iterator<Item = &'a Change>,
+        tracked: &FxHashMap<SkuId, TrackedSku>,
+    ) -> u64 {
+        let mut coalesced = 0;
+        let mut pending = record.shared.pending.lock();
+        for change in changes {
+            match pending.offer(change.key, change.before, change.latest) {
+                Offered::Inserted => {}
+                Offered::Coalesced => coalesced += 1,
+                Offered::Full => {
+                    self.counters.overflows.fetch_add(1, Ordering::Relaxed);
+                    self.counters.pending_keys_max.fetch_max(pending.len() as u64, Ordering::Relaxed);
+                    pending.clear();
+                    if record.every_sku {
+                        pending.set_marker();
+                    } else {
+                        // The hub's values already include every change of this
+                        // cycle; the rest of this cycle's offers merge into them.
+                        fill_values(&mut pending, record, tracked, true);
+                    }
+                }
+            }
+        }
+        let len = pending.len() as u64;
+        drop(pending);
+        self.counters.pending_keys_max.fetch_max(len, Ordering::Relaxed);
+        coalesced
     }
 
     /// Copies the names of newly watched SKUs into the feed's own table: events

@@ -628,6 +628,7 @@ fn many_subscribers_and_a_fast_writer_bounded_memory_and_true_final_values() {
     }
 
     let stats = hub.stats();
+    eprintln!("feed stats after the run: {stats:?}");
     assert!(stats.pending_keys_max <= bound, "pending {} > bound {bound}", stats.pending_keys_max);
     assert!(worst_seen <= bound);
     assert!(stats.overflows > 0, "the slow and silent subscribers overflowed: {stats:?}");

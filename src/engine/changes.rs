@@ -185,6 +185,49 @@ impl Engine {
         }
     }
 
+    /// Everything the feed watches of one SKU, from one read of its positions:
+    /// into `channel_values`, its available to sell in each of `channels` (buffer
+    /// applied; `None`, a removed channel: 0), in order; into `locations`, if given,
+    /// each position's, sorted by location. Kits go through the per-scope reads.
+    pub fn feed_values_by_id(
+        &self,
+        catalogue: &Catalogue,
+        sku: SkuId,
+        channels: &[Option<&Channel>],
+        channel_values: &mut Vec<u64>,
+        locations: Option<&mut Vec<(LocationId, u64)>>,
+    ) {
+        if catalogue.kit(sku).is_some() {
+            channel_values.extend(
+                channels.iter().map(|channel| channel.map_or(0, |c| self.channel_ats_by_id(catalogue, sku, c))),
+            );
+            if let Some(locations) = locations {
+                self.location_ats_by_id(catalogue, sku, locations);
+            }
+            return;
+        }
+        let start = channel_values.len();
+        channel_values.resize(start + channels.len(), 0);
+        let sums = &mut channel_values[start..];
+        let shard = self.stock.read(sku);
+        let mut locations = locations;
+        for (location, position) in shard.positions(sku).iter() {
+            let available = u64::from(position.available_to_sell());
+            for (sum, channel) in sums.iter_mut().zip(channels) {
+                if channel.is_some_and(|c| c.contains(location)) {
+                    *sum += available;
+                }
+            }
+            if let Some(list) = locations.as_deref_mut() {
+                list.push((location, available));
+            }
+        }
+        drop(shard);
+        for (sum, channel) in sums.iter_mut().zip(channels) {
+            *sum = channel.map_or(0, |c| c.buffer.apply(*sum));
+        }
+    }
+
     /// Available to sell of a SKU (or kit) in a channel, the channel buffer applied:
     /// the same number as [`Engine::channel_availability`].
     pub fn channel_ats_by_id(&self, catalogue: &Catalogue, sku: SkuId, channel: &Channel) -> u64 {

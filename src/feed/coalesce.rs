@@ -4,7 +4,8 @@
 
 use super::{EventKind, FeedEvent};
 use crate::model::{LocationId, SkuId};
-use std::collections::{BTreeMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A scope as the hub numbers it: a channel slot (the hub's own numbering of the
@@ -22,7 +23,10 @@ pub(crate) struct Key {
     pub scope: ScopeKey,
 }
 
-/// The names an event carries, shared (reference-counted) with the hub's tables.
+/// The names an event carries. Resolved from the key when the subscriber takes the
+/// event, not when the hub offers it: the hub never touches a name's reference
+/// count, whose cache line would otherwise bounce between the hub's core and the
+/// consumers'.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Names {
     pub sku: Arc<str>,
@@ -34,7 +38,6 @@ pub(crate) struct Names {
 /// send as it is, a snapshot or a re-sent value after a gap) and the latest value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
-    names: Names,
     before: Option<u64>,
     latest: u64,
     gap: bool,
@@ -67,12 +70,20 @@ pub(crate) fn kind_of(before: u64, latest: u64, low_stock_below: Option<u32>, ev
     (every_change && before != latest).then_some(EventKind::Changed)
 }
 
-/// Pending changes of one subscriber, by key. Holds at most `buffer_keys` changes
-/// plus one value to send per key of the subscriber's own list (snapshots, re-sent
-/// values after a gap), plus the snapshot of listed SKUs the engine has never seen.
+/// Pending changes of one subscriber, by key, oldest first. Holds at most
+/// `buffer_keys` changes plus one value to send per key of the subscriber's own list
+/// (snapshots, re-sent values after a gap), plus the snapshot of listed SKUs the
+/// engine has never seen.
+///
+/// A queue in the order keys first became pending, with a hash index of each key's
+/// sequence number: an offer is one hash lookup (and a push), a take one pop and
+/// one removal, no allocation once the capacities have grown to the bound.
 #[derive(Debug)]
 pub(crate) struct PendingTable {
-    entries: BTreeMap<Key, Entry>,
+    entries: VecDeque<(Key, Entry)>,
+    /// Key -> sequence number of its entry; `entries[0]` has sequence `head`.
+    index: FxHashMap<Key, u64>,
+    head: u64,
     /// Entries with a `before` value: the ones `buffer_keys` bounds.
     changes: usize,
     buffer_keys: usize,
@@ -85,7 +96,9 @@ pub(crate) struct PendingTable {
 impl PendingTable {
     pub fn new(buffer_keys: usize) -> PendingTable {
         PendingTable {
-            entries: BTreeMap::new(),
+            entries: VecDeque::new(),
+            index: FxHashMap::default(),
+            head: 0,
             changes: 0,
             buffer_keys: buffer_keys.max(1),
             marker: false,
@@ -99,25 +112,43 @@ impl PendingTable {
     }
 
     /// Offers a change of `key` from `before` to `latest`.
-    pub fn offer(&mut self, key: Key, names: impl FnOnce() -> Names, before: u64, latest: u64) -> Offered {
-        if let Some(entry) = self.entries.get_mut(&key) {
+    pub fn offer(&mut self, key: Key, before: u64, latest: u64) -> Offered {
+        if let Some(entry) = self.entry_mut(key) {
             entry.latest = latest;
             return Offered::Coalesced;
         }
         if self.changes >= self.buffer_keys {
             return Offered::Full;
         }
-        self.entries.insert(key, Entry { names: names(), before: Some(before), latest, gap: false });
+        self.push(key, Entry { before: Some(before), latest, gap: false });
         self.changes += 1;
         Offered::Inserted
     }
 
+    fn entry_mut(&mut self, key: Key) -> Option<&mut Entry> {
+        let sequence = *self.index.get(&key)?;
+        let (_, entry) = &mut self.entries[(sequence - self.head) as usize];
+        Some(entry)
+    }
+
+    fn push(&mut self, key: Key, entry: Entry) {
+        self.index.insert(key, self.head + self.entries.len() as u64);
+        self.entries.push_back((key, entry));
+    }
+
     /// Sets a value to send as it is (kind `Snapshot`), replacing what was pending
     /// for the key.
-    pub fn put_value(&mut self, key: Key, names: Names, latest: u64, gap: bool) {
-        let replaced = self.entries.insert(key, Entry { names, before: None, latest, gap });
-        if replaced.is_some_and(|entry| entry.before.is_some()) {
-            self.changes -= 1;
+    pub fn put_value(&mut self, key: Key, latest: u64, gap: bool) {
+        let value = Entry { before: None, latest, gap };
+        match self.entry_mut(key) {
+            Some(entry) => {
+                let was_change = entry.before.is_some();
+                *entry = value;
+                if was_change {
+                    self.changes -= 1;
+                }
+            }
+            None => self.push(key, value),
         }
     }
 
@@ -133,19 +164,23 @@ impl PendingTable {
     /// Drops everything pending (on overflow).
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.index.clear();
+        self.head = 0;
         self.unseen.clear();
         self.changes = 0;
         self.marker = false;
     }
 
-    /// Moves up to `max` events into `out`; returns (events, of which with `gap`).
-    /// Changes that make no event for this subscriber are dropped on the way.
+    /// Moves up to `max` events into `out`, naming each key with `names`; returns
+    /// (events, of which with `gap`). Changes that make no event for this subscriber
+    /// are dropped on the way.
     pub fn take(
         &mut self,
         out: &mut Vec<FeedEvent>,
         max: usize,
         low_stock_below: Option<u32>,
         every_change: bool,
+        mut names: impl FnMut(Key) -> Names,
     ) -> (usize, usize) {
         let mut taken = 0;
         let mut gaps = 0;
@@ -169,7 +204,9 @@ impl PendingTable {
             gaps += usize::from(gap);
         }
         while taken < max {
-            let Some((_, entry)) = self.entries.pop_first() else { break };
+            let Some((key, entry)) = self.entries.pop_front() else { break };
+            self.index.remove(&key);
+            self.head += 1;
             let kind = match entry.before {
                 None => Some(EventKind::Snapshot),
                 Some(before) => {
@@ -178,10 +215,11 @@ impl PendingTable {
                 }
             };
             let Some(kind) = kind else { continue };
+            let names = names(key);
             out.push(FeedEvent {
-                sku: entry.names.sku,
-                scope: entry.names.scope,
-                scope_is_channel: entry.names.scope_is_channel,
+                sku: names.sku,
+                scope: names.scope,
+                scope_is_channel: names.scope_is_channel,
                 available: entry.latest,
                 kind,
                 gap: entry.gap,
@@ -201,13 +239,13 @@ mod tests {
         Key { sku: SkuId(sku), scope: ScopeKey::Channel(channel) }
     }
 
-    fn names() -> Names {
+    fn names(_: Key) -> Names {
         Names { sku: Arc::from("SKU"), scope: Arc::from("web"), scope_is_channel: true }
     }
 
     fn take_all(table: &mut PendingTable, low: Option<u32>, every: bool) -> Vec<(EventKind, u64, bool)> {
         let mut out = Vec::new();
-        table.take(&mut out, usize::MAX, low, every);
+        table.take(&mut out, usize::MAX, low, every, names);
         out.into_iter().map(|e| (e.kind, e.available, e.gap)).collect()
     }
 
@@ -230,9 +268,9 @@ mod tests {
     #[test]
     fn a_burst_keeps_the_first_before_and_the_last_value() {
         let mut table = PendingTable::new(4);
-        assert_eq!(table.offer(key(1, 0), names, 5, 3), Offered::Inserted);
-        assert_eq!(table.offer(key(1, 0), names, 3, 0), Offered::Coalesced);
-        assert_eq!(table.offer(key(1, 0), names, 0, 2), Offered::Coalesced);
+        assert_eq!(table.offer(key(1, 0), 5, 3), Offered::Inserted);
+        assert_eq!(table.offer(key(1, 0), 3, 0), Offered::Coalesced);
+        assert_eq!(table.offer(key(1, 0), 0, 2), Offered::Coalesced);
         // 5 -> 2: not out of stock, not back in stock.
         assert_eq!(take_all(&mut table, None, true), vec![(EventKind::Changed, 2, false)]);
         assert_eq!(table.len(), 0);
@@ -241,8 +279,8 @@ mod tests {
     #[test]
     fn a_burst_that_ends_where_it_started_is_nothing() {
         let mut table = PendingTable::new(4);
-        table.offer(key(1, 0), names, 5, 0);
-        table.offer(key(1, 0), names, 0, 5);
+        table.offer(key(1, 0), 5, 0);
+        table.offer(key(1, 0), 0, 5);
         assert_eq!(take_all(&mut table, Some(10), true), vec![]);
         assert_eq!(table.len(), 0);
     }
@@ -250,25 +288,25 @@ mod tests {
     #[test]
     fn a_full_table_refuses_new_keys_but_coalesces_known_ones() {
         let mut table = PendingTable::new(2);
-        table.offer(key(1, 0), names, 5, 4);
-        table.offer(key(2, 0), names, 5, 4);
-        assert_eq!(table.offer(key(3, 0), names, 5, 4), Offered::Full);
-        assert_eq!(table.offer(key(2, 0), names, 4, 0), Offered::Coalesced);
+        table.offer(key(1, 0), 5, 4);
+        table.offer(key(2, 0), 5, 4);
+        assert_eq!(table.offer(key(3, 0), 5, 4), Offered::Full);
+        assert_eq!(table.offer(key(2, 0), 4, 0), Offered::Coalesced);
         assert_eq!(table.len(), 2);
     }
 
     #[test]
     fn overflow_then_gap_values_carry_the_latest() {
         let mut table = PendingTable::new(1);
-        table.offer(key(1, 0), names, 5, 4);
-        assert_eq!(table.offer(key(2, 0), names, 5, 4), Offered::Full);
+        table.offer(key(1, 0), 5, 4);
+        assert_eq!(table.offer(key(2, 0), 5, 4), Offered::Full);
         // What the hub does on Full: drop everything, re-send every listed key's value.
         table.clear();
-        table.put_value(key(1, 0), names(), 4, true);
-        table.put_value(key(2, 0), names(), 4, true);
+        table.put_value(key(1, 0), 4, true);
+        table.put_value(key(2, 0), 4, true);
         // Re-sent values do not count against buffer_keys, and later changes coalesce into them.
-        assert_eq!(table.offer(key(2, 0), names, 4, 0), Offered::Coalesced);
-        assert_eq!(table.offer(key(3, 0), names, 1, 2), Offered::Inserted);
+        assert_eq!(table.offer(key(2, 0), 4, 0), Offered::Coalesced);
+        assert_eq!(table.offer(key(3, 0), 1, 2), Offered::Inserted);
         // Key 3's 1 -> 2 is a plain change, which this subscriber does not want.
         assert_eq!(
             take_all(&mut table, None, false),
@@ -279,11 +317,11 @@ mod tests {
     #[test]
     fn take_respects_max_and_the_marker_comes_first() {
         let mut table = PendingTable::new(8);
-        table.offer(key(1, 0), names, 0, 1);
-        table.offer(key(2, 0), names, 0, 1);
+        table.offer(key(1, 0), 0, 1);
+        table.offer(key(2, 0), 0, 1);
         table.set_marker();
         let mut out = Vec::new();
-        assert_eq!(table.take(&mut out, 2, None, false), (2, 1));
+        assert_eq!(table.take(&mut out, 2, None, false, names), (2, 1));
         assert!(out[0].is_resync_marker());
         assert_eq!(out[1].kind, EventKind::BackInStock);
         assert_eq!(table.len(), 1);
@@ -293,9 +331,9 @@ mod tests {
     fn unseen_skus_are_sent_as_zero_before_any_change() {
         let mut table = PendingTable::new(8);
         table.put_unseen(Arc::from("NEW"), Arc::from("web"), false);
-        table.offer(key(1, 0), names, 0, 1);
+        table.offer(key(1, 0), 0, 1);
         let mut out = Vec::new();
-        table.take(&mut out, 10, None, false);
+        table.take(&mut out, 10, None, false, names);
         assert_eq!(&*out[0].sku, "NEW");
         assert_eq!((out[0].kind, out[0].available), (EventKind::Snapshot, 0));
         assert_eq!(out[1].kind, EventKind::BackInStock);

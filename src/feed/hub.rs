@@ -27,7 +27,7 @@ use super::subscription::{Subscriber, SubscriberShared};
 use super::{FeedConfig, FeedError, FeedScope, FeedStats, SubscriptionSpec, MAX_SCOPES_PER_SUBSCRIPTION};
 use crate::model::{validate_id, Catalogue, Channel, IdKind, LocationId, SkuId};
 use crate::Engine;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -55,6 +55,20 @@ pub(crate) struct HubCore {
     counters: Counters,
     /// The hub thread, to wake it early when a subscriber arrives.
     thread: OnceLock<std::thread::Thread>,
+    /// Scope names, for subscribers naming their events (without the hub's state
+    /// or the engine's catalogue, whose reference count writers' cores read).
+    scope_names: RwLock<ScopeNames>,
+}
+
+/// The names events carry for scopes.
+#[derive(Default)]
+pub(crate) struct ScopeNames {
+    /// By channel slot (append-only).
+    channels: Vec<Arc<str>>,
+    /// By location id, from the hub's current catalogue.
+    locations: Vec<Arc<str>>,
+    /// Of the SKUs the hub watches.
+    skus: FxHashMap<SkuId, Arc<str>>,
 }
 
 #[derive(Default)]
@@ -82,6 +96,8 @@ struct SubRecord {
     shared: Arc<SubscriberShared>,
     /// Sorted, deduplicated.
     channel_slots: Vec<u32>,
+    /// The names of those channels, in the same order (for unseen SKUs' zeros).
+    channel_names: Vec<Arc<str>>,
     wants_locations: bool,
     every_sku: bool,
     /// Listed SKUs the engine knows, sorted, deduplicated.
@@ -103,7 +119,6 @@ impl SubRecord {
 
 /// The last values the hub knows for one watched SKU.
 struct TrackedSku {
-    name: Arc<str>,
     /// (channel slot, value), sorted by slot.
     channels: Vec<(u32, u64)>,
     /// (location, value) of each position, sorted by location, if watched.
@@ -121,7 +136,6 @@ impl TrackedSku {
 /// A change found by a cycle.
 struct Change {
     key: Key,
-    names: Names,
     before: u64,
     latest: u64,
 }
@@ -143,6 +157,10 @@ struct HubState {
     known_skus: usize,
     tracker_on: bool,
     dirty: Vec<SkuId>,
+    /// This cycle's changes, and for each subscriber the indices of those it
+    /// watches (kept between cycles for their capacity).
+    changes: Vec<Change>,
+    offers: Vec<Vec<u32>>,
 }
 
 impl FeedHub {
@@ -171,6 +189,7 @@ impl FeedHub {
     /// another loop.
     pub fn manual(engine: Arc<Engine>, config: FeedConfig) -> Arc<FeedHub> {
         let catalogue = engine.catalogue();
+        let catalogue_for_names = catalogue.clone();
         let state = HubState {
             subs: Vec::new(),
             channel_slots: Vec::new(),
@@ -185,6 +204,8 @@ impl FeedHub {
             known_skus: 0,
             tracker_on: false,
             dirty: Vec::new(),
+            changes: Vec::new(),
+            offers: Vec::new(),
         };
         Arc::new(FeedHub {
             core: Arc::new(HubCore {
@@ -197,6 +218,11 @@ impl FeedHub {
                 stopped: AtomicBool::new(false),
                 counters: Counters::default(),
                 thread: OnceLock::new(),
+                scope_names: RwLock::new(ScopeNames {
+                    channels: Vec::new(),
+                    locations: location_names(&catalogue_for_names),
+                    skus: FxHashMap::default(),
+                }),
             }),
             thread: Mutex::new(None),
         })
@@ -366,6 +392,7 @@ impl HubCore {
         let mut rescan_all = false;
         let catalogue = self.engine.catalogue();
         if !Arc::ptr_eq(&catalogue, &state.catalogue) {
+            self.scope_names.write().locations = location_names(&catalogue);
             state.refresh_catalogue(catalogue);
             rescan_all = true;
         }
@@ -374,19 +401,29 @@ impl HubCore {
             let record = state.resolve(&self.engine, shared);
             state.subs.push(record);
         }
+        {
+            let mut names = self.scope_names.write();
+            let known = names.channels.len();
+            names.channels.extend(state.channel_slots[known..].iter().map(|slot| slot.name.clone()));
+        }
         let sku_count = self.engine.sku_count();
         let rebuilt = removed || first_new < state.subs.len();
         if rebuilt {
             state.rebuild_interest(&self.engine, sku_count);
+            self.name_skus(state.tracked.keys().copied());
             for index in first_new..state.subs.len() {
                 state.send_snapshot(index);
             }
         }
+        let mut resolved_any = false;
         if sku_count > state.known_skus {
-            if !rebuilt {
+            if !rebuilt && !state.every_subs.is_empty() {
                 state.watch_new_skus(&self.engine, sku_count);
+                self.name_skus((state.known_skus..sku_count).map(|id| SkuId(id as u32)));
             }
-            state.resolve_unseen(&self.engine);
+            let resolved = state.resolve_unseen(&self.engine);
+            resolved_any = !resolved.is_empty();
+            self.name_skus(resolved.into_iter());
         }
         state.known_skus = sku_count;
 
@@ -406,23 +443,27 @@ impl HubCore {
         }
         dirty.sort_unstable();
         dirty.dedup();
-        let mut changes = Vec::new();
+        let mut changes = std::mem::take(&mut state.changes);
         for &sku in &dirty {
-            changes.clear();
             state.recompute(&self.engine, sku, &mut changes);
-            for change in changes.drain(..) {
-                self.offer(&mut state, change);
-            }
         }
+        state.changes = changes;
+        let offered = !state.changes.is_empty();
+        self.offer_changes(&mut state);
         dirty.clear();
         state.dirty = dirty;
-        state.serve_resyncs(&self.engine);
-        self.finish_cycle(&mut state);
+        let resynced = state.serve_resyncs(&self.engine);
+        // An idle cycle touches no subscriber: with thousands of them, visiting each
+        // every poll interval would cost more than the changes.
+        if offered || resynced || rebuilt || resolved_any {
+            self.finish_cycle(&mut state);
+        }
     }
 
     /// Nobody watches: writers go back to one atomic load, and the hub forgets values.
     fn go_idle(&self, state: &mut HubState) {
         if state.tracker_on {
+            self.scope_names.write().skus = FxHashMap::default();
             self.engine.changes().disable();
             state.tracker_on = false;
             state.tracked = FxHashMap::default();
@@ -435,22 +476,63 @@ impl HubCore {
         self.counters.pending_keys.store(0, Ordering::Relaxed);
     }
 
-    /// Offers one change to every subscriber that watches its key.
-    fn offer(&self, state: &mut HubState, change: Change) {
-        let HubState { subs, tracked, every_subs, channel_slots, catalogue, .. } = state;
-        let Some(entry) = tracked.get(&change.key.sku) else { return };
-        for &index in entry.listed_by.iter().chain(every_subs.iter()) {
-            let record = &mut subs[index];
-            if !record.wants(change.key.scope) {
+    /// Offers this cycle's changes (the hub's values are all updated already) to
+    /// every subscriber that watches their keys: grouped by subscriber first, so
+    /// that each subscriber's lock is taken once per cycle, not once per change.
+    fn offer_changes(&self, state: &mut HubState) {
+        let HubState { subs, tracked, every_subs, changes, offers, .. } = state;
+        if changes.is_empty() {
+            return;
+        }
+        // Listing subscribers: each change goes to those listing its SKU.
+        offers.resize_with(subs.len(), Vec::new);
+        for (index, change) in changes.iter().enumerate() {
+            let Some(entry) = tracked.get(&change.key.sku) else { continue };
+            for &sub in &entry.listed_by {
+                if subs[sub].wants(change.key.scope) {
+                    offers[sub].push(index as u32);
+                }
+            }
+        }
+        let mut coalesced = 0u64;
+        for (record, indices) in subs.iter_mut().zip(offers.iter_mut()) {
+            if indices.is_empty() {
                 continue;
             }
+            let changes = indices.iter().map(|&index| &changes[index as usize]);
+            coalesced += self.offer_to(record, changes, tracked);
             record.woken = true;
-            let mut pending = record.shared.pending.lock();
-            match pending.offer(change.key, || change.names.clone(), change.before, change.latest) {
+            indices.clear();
+        }
+        // Every-SKU subscribers: every change of a scope they watch, without lists.
+        for &sub in every_subs.iter() {
+            let record = &subs[sub];
+            let mut wanted = changes.iter().filter(|change| record.wants(change.key.scope)).peekable();
+            if wanted.peek().is_some() {
+                coalesced += self.offer_to(record, wanted, tracked);
+                subs[sub].woken = true;
+            }
+        }
+        changes.clear();
+        if coalesced > 0 {
+            self.counters.coalesced.fetch_add(coalesced, Ordering::Relaxed);
+        }
+    }
+
+    /// Offers `changes` to one subscriber under one lock; returns how many merged
+    /// into a change already pending.
+    fn offer_to<'a>(
+        &self,
+        record: &SubRecord,
+        changes: impl Iterator<Item = &'a Change>,
+        tracked: &FxHashMap<SkuId, TrackedSku>,
+    ) -> u64 {
+        let mut coalesced = 0;
+        let mut pending = record.shared.pending.lock();
+        for change in changes {
+            match pending.offer(change.key, change.before, change.latest) {
                 Offered::Inserted => {}
-                Offered::Coalesced => {
-                    self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
-                }
+                Offered::Coalesced => coalesced += 1,
                 Offered::Full => {
                     self.counters.overflows.fetch_add(1, Ordering::Relaxed);
                     self.counters.pending_keys_max.fetch_max(pending.len() as u64, Ordering::Relaxed);
@@ -458,11 +540,58 @@ impl HubCore {
                     if record.every_sku {
                         pending.set_marker();
                     } else {
-                        fill_values(&mut pending, record, tracked, channel_slots, catalogue, true);
+                        // The hub's values already include every change of this
+                        // cycle; the rest of this cycle's offers merge into them.
+                        fill_values(&mut pending, record, tracked, true);
                     }
                 }
             }
         }
+        let len = pending.len() as u64;
+        drop(pending);
+        self.counters.pending_keys_max.fetch_max(len, Ordering::Relaxed);
+        coalesced
+    }
+
+    /// Copies the names of newly watched SKUs into the feed's own table: events
+    /// carry these, so a consumer never touches the reference count of the
+    /// engine's own name, whose memory neighbours writers' data.
+    fn name_skus(&self, skus: impl Iterator<Item = SkuId>) {
+        let mut fresh = Vec::new();
+        {
+            let names = self.scope_names.read();
+            fresh.extend(skus.filter(|sku| !names.skus.contains_key(sku)));
+        }
+        if fresh.is_empty() {
+            return;
+        }
+        let copies: Vec<(SkuId, Arc<str>)> =
+            fresh.into_iter().map(|sku| (sku, Arc::from(&*self.engine.sku_name(sku)))).collect();
+        self.scope_names.write().skus.extend(copies);
+    }
+
+    /// The names of a key's events (for the take path).
+    pub(crate) fn names_of(&self, scope_names: &ScopeNames, key: Key) -> Names {
+        let sku = match scope_names.skus.get(&key.sku) {
+            Some(name) => name.clone(),
+            None => Arc::from(&*self.engine.sku_name(key.sku)),
+        };
+        match key.scope {
+            ScopeKey::Channel(slot) => {
+                Names { sku, scope: scope_names.channels[slot as usize].clone(), scope_is_channel: true }
+            }
+            ScopeKey::Location(location) => {
+                let scope = match scope_names.locations.get(location.index()) {
+                    Some(name) => name.clone(),
+                    None => Arc::from(format!("#{}", location.0)),
+                };
+                Names { sku, scope, scope_is_channel: false }
+            }
+        }
+    }
+
+    pub(crate) fn scope_names(&self) -> parking_lot::RwLockReadGuard<'_, ScopeNames> {
+        self.scope_names.read()
     }
 
     fn finish_cycle(&self, state: &mut HubState) {
@@ -484,57 +613,36 @@ impl HubCore {
 
 /// Puts the hub's current value of every key `record` watches into its pending table
 /// (a snapshot, or re-sent values after a gap).
-fn fill_values(
-    pending: &mut PendingTable,
-    record: &SubRecord,
-    tracked: &FxHashMap<SkuId, TrackedSku>,
-    channel_slots: &[ChannelSlot],
-    catalogue: &Catalogue,
-    gap: bool,
-) {
+fn fill_values(pending: &mut PendingTable, record: &SubRecord, tracked: &FxHashMap<SkuId, TrackedSku>, gap: bool) {
     for sku in &record.skus {
         let Some(entry) = tracked.get(sku) else { continue };
-        put_entry_values(pending, record, *sku, entry, channel_slots, catalogue, gap);
+        put_entry_values(pending, record, *sku, entry, gap);
     }
     for sku in &record.unseen {
-        for &slot in &record.channel_slots {
-            pending.put_unseen(sku.clone(), channel_slots[slot as usize].name.clone(), gap);
+        for channel in &record.channel_names {
+            pending.put_unseen(sku.clone(), channel.clone(), gap);
         }
     }
 }
 
 /// Puts the hub's value of each key of `sku` that `record` watches.
-fn put_entry_values(
-    pending: &mut PendingTable,
-    record: &SubRecord,
-    sku: SkuId,
-    entry: &TrackedSku,
-    channel_slots: &[ChannelSlot],
-    catalogue: &Catalogue,
-    gap: bool,
-) {
+fn put_entry_values(pending: &mut PendingTable, record: &SubRecord, sku: SkuId, entry: &TrackedSku, gap: bool) {
     for &(slot, value) in &entry.channels {
         let scope = ScopeKey::Channel(slot);
         if record.wants(scope) {
-            let names = channel_names(&entry.name, channel_slots, slot);
-            pending.put_value(Key { sku, scope }, names, value, gap);
+            pending.put_value(Key { sku, scope }, value, gap);
         }
     }
     if record.wants_locations {
         for &(location, value) in entry.locations.iter().flatten() {
-            let names = location_names(&entry.name, catalogue, location);
-            pending.put_value(Key { sku, scope: ScopeKey::Location(location) }, names, value, gap);
+            pending.put_value(Key { sku, scope: ScopeKey::Location(location) }, value, gap);
         }
     }
 }
 
-fn channel_names(sku: &Arc<str>, channel_slots: &[ChannelSlot], slot: u32) -> Names {
-    Names { sku: sku.clone(), scope: channel_slots[slot as usize].name.clone(), scope_is_channel: true }
-}
-
-fn location_names(sku: &Arc<str>, catalogue: &Catalogue, location: LocationId) -> Names {
-    let scope = catalogue.location(location).map_or_else(|| Arc::from(format!("#{}", location.0)), |l| l.name.clone());
-    Names { sku: sku.clone(), scope, scope_is_channel: false }
+/// Location names by id: copies, not the catalogue's own (see `name_skus`).
+fn location_names(catalogue: &Catalogue) -> Vec<Arc<str>> {
+    catalogue.locations.iter().map(|location| Arc::from(&*location.name)).collect()
 }
 
 fn kits_of(catalogue: &Catalogue) -> FxHashMap<SkuId, Vec<SkuId>> {
@@ -579,6 +687,7 @@ impl HubState {
         }
         channel_slots.sort_unstable();
         channel_slots.dedup();
+        let channel_names = channel_slots.iter().map(|&slot| self.channel_slots[slot as usize].name.clone()).collect();
         let mut skus = Vec::new();
         let mut unseen: Vec<Arc<str>> = Vec::new();
         for name in &shared.spec.skus {
@@ -592,7 +701,7 @@ impl HubState {
         unseen.sort_unstable();
         unseen.dedup();
         let every_sku = shared.spec.skus.is_empty();
-        SubRecord { shared, channel_slots, wants_locations, every_sku, skus, unseen, woken: false }
+        SubRecord { shared, channel_slots, channel_names, wants_locations, every_sku, skus, unseen, woken: false }
     }
 
     /// Recomputes which keys are watched and by whom, after subscribers came or went.
@@ -660,9 +769,9 @@ impl HubState {
         listed_by: Vec<usize>,
         from_zero: bool,
     ) -> TrackedSku {
-        let (name, old_channels, old_locations) = match previous {
-            Some(entry) => (entry.name, entry.channels, entry.locations),
-            None => (engine.sku_name(sku), Vec::new(), None),
+        let (old_channels, old_locations) = match previous {
+            Some(entry) => (entry.channels, entry.locations),
+            None => (Vec::new(), None),
         };
         let channels = channels
             .iter()
@@ -681,7 +790,7 @@ impl HubState {
                 values
             })
         });
-        TrackedSku { name, channels, locations, listed_by }
+        TrackedSku { channels, locations, listed_by }
     }
 
     fn channel_value(&self, engine: &Engine, sku: SkuId, slot: u32) -> u64 {
@@ -699,7 +808,7 @@ impl HubState {
         if record.every_sku {
             pending.set_marker();
         } else {
-            fill_values(&mut pending, record, &self.tracked, &self.channel_slots, &self.catalogue, false);
+            fill_values(&mut pending, record, &self.tracked, false);
         }
         drop(pending);
         record.woken = true;
@@ -707,7 +816,8 @@ impl HubState {
 
     /// Re-sends the values asked for with [`Subscriber::resync`], from the hub's
     /// values (current: this runs after the cycle's changes were offered).
-    fn serve_resyncs(&mut self, engine: &Engine) {
+    fn serve_resyncs(&mut self, engine: &Engine) -> bool {
+        let mut served = false;
         for record in &mut self.subs {
             let Some(names) = record.shared.resync.lock().take() else { continue };
             let mut pending = record.shared.pending.lock();
@@ -716,7 +826,7 @@ impl HubState {
                 match engine.sku_id(name).filter(listed) {
                     Some(sku) => {
                         let Some(entry) = self.tracked.get(&sku) else { continue };
-                        put_entry_values(&mut pending, record, sku, entry, &self.channel_slots, &self.catalogue, true);
+                        put_entry_values(&mut pending, record, sku, entry, true);
                     }
                     None if record.every_sku || record.unseen.iter().any(|unseen| **unseen == **name) => {
                         if engine.sku_id(name).is_none() {
@@ -731,12 +841,15 @@ impl HubState {
             }
             drop(pending);
             record.woken = true;
+            served = true;
         }
+        served
     }
 
     /// Listed names the engine had not seen and now knows: watch them and send
     /// their values (after the 0s their subscribers were sent).
-    fn resolve_unseen(&mut self, engine: &Engine) {
+    fn resolve_unseen(&mut self, engine: &Engine) -> Vec<SkuId> {
+        let mut all_resolved = Vec::new();
         for index in 0..self.subs.len() {
             if self.subs[index].unseen.is_empty() {
                 continue;
@@ -751,17 +864,16 @@ impl HubState {
             });
             for sku in resolved {
                 self.watch_listed(engine, index, sku);
+                all_resolved.push(sku);
             }
         }
+        all_resolved
     }
 
     /// New SKU ids appeared and no subscriber came or went: every-SKU subscribers
     /// watch them from 0 (they had no stock before their id existed), and they are
     /// recomputed in this cycle.
     fn watch_new_skus(&mut self, engine: &Engine, sku_count: usize) {
-        if self.every_subs.is_empty() {
-            return;
-        }
         let every_channels = self.every_channels.clone();
         for id in self.known_skus..sku_count {
             let sku = SkuId(id as u32);
@@ -805,7 +917,7 @@ impl HubState {
         record.skus.sort_unstable();
         let mut pending = record.shared.pending.lock();
         let entry = &self.tracked[&sku];
-        put_entry_values(&mut pending, record, sku, entry, &self.channel_slots, &self.catalogue, false);
+        put_entry_values(&mut pending, record, sku, entry, false);
         drop(pending);
         record.woken = true;
     }
@@ -813,22 +925,19 @@ impl HubState {
     /// Reads every watched key of `sku` again; the ones that changed go to `changes`.
     fn recompute(&mut self, engine: &Engine, sku: SkuId, changes: &mut Vec<Change>) {
         let Some(mut entry) = self.tracked.remove(&sku) else { return };
-        for (slot, value) in &mut entry.channels {
-            let latest = self.channel_value(engine, sku, *slot);
+        let channels: Vec<Option<&Channel>> =
+            entry.channels.iter().map(|(slot, _)| self.channel_slots[*slot as usize].channel.as_deref()).collect();
+        let mut latest_values = Vec::with_capacity(channels.len());
+        let mut fresh = entry.locations.as_ref().map(|old| Vec::with_capacity(old.len()));
+        engine.feed_values_by_id(&self.catalogue, sku, &channels, &mut latest_values, fresh.as_mut());
+        for ((slot, value), latest) in entry.channels.iter_mut().zip(latest_values) {
             if latest != *value {
-                changes.push(Change {
-                    key: Key { sku, scope: ScopeKey::Channel(*slot) },
-                    names: channel_names(&entry.name, &self.channel_slots, *slot),
-                    before: *value,
-                    latest,
-                });
+                changes.push(Change { key: Key { sku, scope: ScopeKey::Channel(*slot) }, before: *value, latest });
                 *value = latest;
             }
         }
-        if let Some(old) = entry.locations.take() {
-            let mut fresh = Vec::with_capacity(old.len());
-            engine.location_ats_by_id(&self.catalogue, sku, &mut fresh);
-            self.diff_locations(sku, &entry.name, &old, &fresh, changes);
+        if let (Some(old), Some(fresh)) = (entry.locations.take(), fresh) {
+            Self::diff_locations(sku, &old, &fresh, changes);
             self.tracked_keys = self.tracked_keys - old.len() + fresh.len();
             entry.locations = Some(fresh);
         }
@@ -836,14 +945,7 @@ impl HubState {
     }
 
     /// Both lists sorted by location; a position missing from one side counts as 0.
-    fn diff_locations(
-        &self,
-        sku: SkuId,
-        name: &Arc<str>,
-        old: &[(LocationId, u64)],
-        fresh: &[(LocationId, u64)],
-        changes: &mut Vec<Change>,
-    ) {
+    fn diff_locations(sku: SkuId, old: &[(LocationId, u64)], fresh: &[(LocationId, u64)], changes: &mut Vec<Change>) {
         let (mut i, mut j) = (0, 0);
         while i < old.len() || j < fresh.len() {
             let (location, before, latest) = match (old.get(i), fresh.get(j)) {
@@ -867,12 +969,7 @@ impl HubState {
                 (None, None) => unreachable!("the loop runs while one side has entries"),
             };
             if before != latest {
-                changes.push(Change {
-                    key: Key { sku, scope: ScopeKey::Location(location) },
-                    names: location_names(name, &self.catalogue, location),
-                    before,
-                    latest,
-                });
+                changes.push(Change { key: Key { sku, scope: ScopeKey::Location(location) }, before, latest });
             }
         }
     }

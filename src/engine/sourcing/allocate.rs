@@ -28,6 +28,10 @@ pub(super) struct Problem<'a> {
     pub capacity: &'a [u64],
     pub pools: usize,
     pub candidates: usize,
+    /// Candidates `0..ordered` are in rank order and rank before all the others,
+    /// which follow in no particular order (a caller ranks only a prefix, since the
+    /// search rarely looks far). Reaching past the prefix answers `Unordered`.
+    pub ordered: usize,
     pub max_locations: usize,
     pub minimise_locations: bool,
     /// Most sets the exact search evaluates before falling back to greedy.
@@ -50,6 +54,9 @@ pub(super) enum Search {
     /// No feasible set; `exhaustive` is false when the budget ran out first and the
     /// greedy set did not cover either.
     NotFound { exhaustive: bool },
+    /// The answer depends on candidates past the ranked prefix: rank them all and
+    /// solve again.
+    Unordered,
 }
 
 /// How a set fills the lines.
@@ -130,13 +137,17 @@ impl Problem<'_> {
         } else {
             search.first(self.max_locations.min(self.candidates))
         };
+        let fully_ordered = self.ordered >= self.candidates;
         match outcome {
             Ok(Some(pieces)) => Search::Found { pieces, exact: true },
+            // A refusal's details (and the greedy set) need the whole order.
+            Ok(None) | Err(Stop::BudgetSpent) | Err(Stop::Unordered) if !fully_ordered => Search::Unordered,
             Ok(None) => Search::NotFound { exhaustive: true },
-            Err(BudgetSpent) => match self.greedy() {
+            Err(Stop::BudgetSpent) => match self.greedy() {
                 Some(pieces) => Search::Found { pieces, exact: false },
                 None => Search::NotFound { exhaustive: false },
             },
+            Err(Stop::Unordered) => unreachable!("every candidate is ordered"),
         }
     }
 
@@ -202,7 +213,11 @@ pub(super) fn whole_units(units: u64, per_unit: u32) -> u64 {
     }
 }
 
-struct BudgetSpent;
+/// Why the exact search stopped without an answer.
+enum Stop {
+    BudgetSpent,
+    Unordered,
+}
 
 /// Depth-first search over sets in ascending rank order.
 struct Dfs<'p> {
@@ -216,13 +231,13 @@ impl Dfs<'_> {
     /// The first feasible set of at most `size` members in pre-order (with
     /// `minimise_locations`, the caller asks sizes 1, 2, …, and only a full-size
     /// set is accepted, which is then also the first of that size).
-    fn first(&mut self, size: usize) -> Result<Option<Vec<Piece>>, BudgetSpent> {
+    fn first(&mut self, size: usize) -> Result<Option<Vec<Piece>>, Stop> {
         self.set.clear();
         let empty = self.problem.fill(&[]);
         self.extend(&empty.residual, size)
     }
 
-    fn extend(&mut self, residual: &[u64], size: usize) -> Result<Option<Vec<Piece>>, BudgetSpent> {
+    fn extend(&mut self, residual: &[u64], size: usize) -> Result<Option<Vec<Piece>>, Stop> {
         let problem = self.problem;
         let lines = problem.demands.len();
         let slots = (size - self.set.len()) as u64;
@@ -235,9 +250,12 @@ impl Dfs<'_> {
             if residual.iter().zip(bound).any(|(wanted, best)| *wanted > slots.saturating_mul(*best)) {
                 break;
             }
+            if candidate >= problem.ordered {
+                return Err(Stop::Unordered);
+            }
             self.nodes += 1;
             if self.nodes > problem.node_budget {
-                return Err(BudgetSpent);
+                return Err(Stop::BudgetSpent);
             }
             self.set.push(candidate);
             let fill = problem.fill(&self.set);
@@ -275,6 +293,7 @@ mod tests {
             capacity,
             pools,
             candidates: capacity.len() / pools,
+            ordered: capacity.len() / pools,
             max_locations: 3,
             minimise_locations: true,
             node_budget: 10_000,
@@ -343,6 +362,26 @@ mod tests {
         let p = Problem { max_locations: 3, ..problem(&[4], &components, &capacity, 1) };
         assert_eq!(p.solve(), Search::NotFound { exhaustive: true });
         assert!(p.all_candidates_cover());
+    }
+
+    #[test]
+    fn an_answer_past_the_ranked_prefix_asks_for_the_whole_order() {
+        let components = simple(1);
+        let capacity = [1, 1, 5, 1];
+        let p = Problem { ordered: 2, ..problem(&[4], &components, &capacity, 1) };
+        // Size 1 must look at candidate 2, past the prefix.
+        assert_eq!(p.solve(), Search::Unordered);
+        let p = Problem { ordered: 3, ..problem(&[4], &components, &capacity, 1) };
+        assert_eq!(
+            p.solve(),
+            Search::Found { pieces: vec![Piece { line: 0, candidate: 2, quantity: 4 }], exact: true }
+        );
+        // Within the prefix, the answer stands.
+        let p = Problem { ordered: 1, ..problem(&[1], &components, &capacity, 1) };
+        assert!(matches!(p.solve(), Search::Found { exact: true, .. }));
+        // No answer: the refusal needs every candidate.
+        let p = Problem { ordered: 2, ..problem(&[9], &components, &capacity, 1) };
+        assert_eq!(p.solve(), Search::Unordered);
     }
 
     #[test]

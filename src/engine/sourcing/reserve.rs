@@ -20,6 +20,9 @@ use crate::limits::{
 };
 use crate::model::{validate_id, Catalogue, Channel, HoldKind, IdKind, LocationId, Position, SkuId, Timestamp};
 
+/// Candidates put in rank order before a search; more only if the search reaches them.
+const RANKED_PREFIX: usize = 64;
+
 /// One request line with its SKU resolved: `None` if no write ever named it.
 struct ResolvedLine {
     sku: Option<SkuId>,
@@ -51,8 +54,10 @@ enum Phase {
     Fallback,
 }
 
-/// The inputs of one search: eligible locations with some capacity, in rank order.
+/// The inputs of one search: eligible locations with some capacity, the first
+/// `ordered` in rank order and before all the others.
 struct Ranked {
+    ordered: usize,
     locations: Vec<LocationId>,
     distances: Vec<Option<u32>>,
     capacity: Vec<u64>,
@@ -188,24 +193,45 @@ impl Engine {
             phases.push(Phase::Fallback);
         }
         let mut refusal = None;
+        let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
         for phase in phases {
             let room = |position: &Position| phase_room(position, phase, profile, promise_by);
-            let ranked = self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, room);
-            let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
+            let mut prefix = RANKED_PREFIX;
+            let (ranked, problem_search) = loop {
+                let ranked =
+                    self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, &room, prefix);
+                let problem = Problem {
+                    demands: &order.demands,
+                    components: &components,
+                    capacity: &ranked.capacity,
+                    pools: order.pools.len(),
+                    candidates: ranked.locations.len(),
+                    ordered: ranked.ordered,
+                    max_locations: usize::from(profile.max_locations),
+                    minimise_locations: profile.minimise_locations,
+                    node_budget: MAX_SOURCING_SEARCH_NODES,
+                };
+                match problem.solve() {
+                    Search::Unordered => prefix = usize::MAX,
+                    search => break (ranked, search),
+                }
+            };
             let problem = Problem {
                 demands: &order.demands,
                 components: &components,
                 capacity: &ranked.capacity,
                 pools: order.pools.len(),
                 candidates: ranked.locations.len(),
+                ordered: ranked.ordered,
                 max_locations: usize::from(profile.max_locations),
                 minimise_locations: profile.minimise_locations,
                 node_budget: MAX_SOURCING_SEARCH_NODES,
             };
-            let search = problem.solve();
+            let search = problem_search;
             let exhaustive = match &search {
                 Search::Found { exact, .. } => *exact,
                 Search::NotFound { exhaustive } => *exhaustive,
+                Search::Unordered => unreachable!("solved again with every candidate ordered"),
             };
             if !exhaustive {
                 self.demand.count_inexact();
@@ -227,6 +253,7 @@ impl Engine {
                     );
                 }
                 Search::NotFound { .. } => refusal = Some(self.unsourceable(&problem, request)),
+                Search::Unordered => unreachable!("handled above"),
             }
         }
         Err(refusal.expect("at least the in-stock phase ran"))
@@ -243,7 +270,8 @@ impl Engine {
         order: &ResolvedOrder,
         eligible: &[Eligible],
         request: &SourcedReserveRequest,
-        room: impl Fn(&Position) -> u64,
+        room: &impl Fn(&Position) -> u64,
+        prefix: usize,
     ) -> Ranked {
         let pools = order.pools.len();
         let mut capacity = vec![0u64; eligible.len() * pools];
@@ -309,19 +337,36 @@ impl Engine {
             useful.push(key | at as u128);
         }
         // The total order: the profile's keys in turn, then the location name's bytes
-        // (only runs of equal keys need the names).
-        useful.sort_unstable();
+        // (only runs of equal keys need the names). Only the best `prefix` are put in
+        // order (with every candidate tied with the last of them): the search rarely
+        // looks further, and asks for the rest when it does.
+        let ordered = if useful.len() > prefix {
+            useful.select_nth_unstable(prefix - 1);
+            let boundary = useful[prefix - 1] >> 32;
+            let mut end = prefix;
+            for index in prefix..useful.len() {
+                if useful[index] >> 32 == boundary {
+                    useful.swap(index, end);
+                    end += 1;
+                }
+            }
+            end
+        } else {
+            useful.len()
+        };
+        useful[..ordered].sort_unstable();
         let name =
             |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
         let mut start = 0;
-        while start < useful.len() {
-            let end = start + useful[start..].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
+        while start < ordered {
+            let end = start + useful[start..ordered].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
             if end - start > 1 {
                 useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
             }
             start = end;
         }
         let mut ranked = Ranked {
+            ordered,
             locations: Vec::with_capacity(useful.len()),
             distances: Vec::with_capacity(useful.len()),
             capacity: Vec::with_capacity(useful.len() * pools),

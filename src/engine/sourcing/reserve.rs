@@ -282,19 +282,38 @@ impl Engine {
             // Both lists are sorted by location id: a galloping merge, which costs
             // O(candidates x log(positions / candidates)) whichever list is longer.
             let mut from = 0;
+            let mut rows = positions.iter();
             for (at, candidate) in eligible.iter().enumerate() {
+                // The common case first: the next position is this candidate's, or
+                // past it (both lists hold mostly the same locations).
+                match locations.get(from) {
+                    None => break,
+                    Some(location) if *location == candidate.location => {
+                        let (_, position) = rows.nth(0).expect("rows follow locations");
+                        capacity[at * pools + pool] = room(position);
+                        from += 1;
+                        continue;
+                    }
+                    Some(location) if *location > candidate.location => continue,
+                    Some(_) => {}
+                }
                 let rest = &locations[from..];
                 let mut bound = 1;
                 while bound < rest.len() && rest[bound] < candidate.location {
                     bound *= 2;
                 }
-                from += rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
+                let skip = rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
+                if skip > 0 {
+                    rows.nth(skip - 1);
+                }
+                from += skip;
                 if from == locations.len() {
                     break;
                 }
                 if locations[from] == candidate.location {
-                    let (_, position) = positions.iter().nth(from).expect("from < len");
+                    let (_, position) = rows.nth(0).expect("rows follow locations");
                     capacity[at * pools + pool] = room(position);
+                    from += 1;
                 }
             }
         }

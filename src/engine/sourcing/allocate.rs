@@ -26,6 +26,9 @@ pub(super) struct Problem<'a> {
     pub components: &'a [Vec<(usize, u32)>],
     /// `capacity[candidate * pools + pool]`: units of the pool the candidate may give.
     pub capacity: &'a [u64],
+    /// `rooms[candidate * lines + line]`: the line's capacity at the candidate with
+    /// all its pool units (see [`Problem::rooms`]).
+    pub rooms: &'a [u64],
     pub pools: usize,
     pub candidates: usize,
     /// Candidates `0..ordered` are in rank order and rank before all the others,
@@ -76,8 +79,20 @@ impl Problem<'_> {
 
     /// The line's capacity at a candidate with all its pool units (an upper bound).
     pub fn static_room(&self, candidate: usize, line: usize) -> u64 {
-        let pools = &self.capacity[candidate * self.pools..(candidate + 1) * self.pools];
-        self.line_room(line, pools)
+        self.rooms[candidate * self.demands.len() + line]
+    }
+
+    /// The `rooms` table for capacities and components (the engine builds it while
+    /// ranking; tests build it here).
+    #[cfg(test)]
+    pub fn rooms(components: &[Vec<(usize, u32)>], capacity: &[u64], pools: usize) -> Vec<u64> {
+        let mut rooms = Vec::with_capacity(capacity.len() / pools.max(1) * components.len());
+        for row in capacity.chunks(pools.max(1)) {
+            for parts in components {
+                rooms.push(parts.iter().map(|&(pool, per_unit)| whole_units(row[pool], per_unit)).min().unwrap_or(0));
+            }
+        }
+        rooms
     }
 
     /// Fills the lines from `set` (ascending ranks), as the objective defines.
@@ -123,6 +138,7 @@ impl Problem<'_> {
     pub fn solve(&self) -> Search {
         assert!(self.max_locations >= 1, "a profile allows at least one location");
         assert_eq!(self.capacity.len(), self.candidates * self.pools);
+        assert_eq!(self.rooms.len(), self.candidates * self.demands.len());
         let suffix_max = self.suffix_max();
         let mut search = Dfs { problem: self, suffix_max: &suffix_max, nodes: 0, set: Vec::new() };
         let outcome = if self.minimise_locations {
@@ -152,11 +168,19 @@ impl Problem<'_> {
     }
 
     /// `suffix_max[i * lines + line]`: the largest static room of the line among
-    /// candidates `i..`; one row past the end holds zeros.
+    /// candidates `i..`, for `i` up to `ordered` (the search stops there); one row
+    /// past the last candidate holds zeros.
     fn suffix_max(&self) -> Vec<u64> {
         let lines = self.demands.len();
-        let mut table = vec![0u64; (self.candidates + 1) * lines];
-        for candidate in (0..self.candidates).rev() {
+        let ordered = self.ordered.min(self.candidates);
+        let mut table = vec![0u64; (ordered + 1) * lines];
+        for candidate in ordered..self.candidates {
+            for line in 0..lines {
+                let best = &mut table[ordered * lines + line];
+                *best = (*best).max(self.static_room(candidate, line));
+            }
+        }
+        for candidate in (0..ordered).rev() {
             for line in 0..lines {
                 let next = table[(candidate + 1) * lines + line];
                 table[candidate * lines + line] = next.max(self.static_room(candidate, line));
@@ -291,6 +315,8 @@ mod tests {
             demands,
             components,
             capacity,
+            // Leaked: a test's problem lives as long as the test.
+            rooms: Box::leak(Problem::rooms(components, capacity, pools).into_boxed_slice()),
             pools,
             candidates: capacity.len() / pools,
             ordered: capacity.len() / pools,

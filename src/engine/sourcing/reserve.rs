@@ -61,6 +61,8 @@ struct Ranked {
     locations: Vec<LocationId>,
     distances: Vec<Option<u32>>,
     capacity: Vec<u64>,
+    /// Per candidate and line, its capacity for the line (`Problem::rooms`).
+    rooms: Vec<u64>,
 }
 
 impl Engine {
@@ -204,6 +206,7 @@ impl Engine {
                     demands: &order.demands,
                     components: &components,
                     capacity: &ranked.capacity,
+                    rooms: &ranked.rooms,
                     pools: order.pools.len(),
                     candidates: ranked.locations.len(),
                     ordered: ranked.ordered,
@@ -220,6 +223,7 @@ impl Engine {
                 demands: &order.demands,
                 components: &components,
                 capacity: &ranked.capacity,
+                rooms: &ranked.rooms,
                 pools: order.pools.len(),
                 candidates: ranked.locations.len(),
                 ordered: ranked.ordered,
@@ -317,10 +321,15 @@ impl Engine {
                 }
             }
         }
-        let line_room = |at: usize, line: &ResolvedLine| {
+        let lines = order.lines.len();
+        let mut line_rooms = vec![0u64; eligible.len() * lines];
+        for at in 0..eligible.len() {
             let pools = &capacity[at * order.pools.len()..(at + 1) * order.pools.len()];
-            line.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit)).min().unwrap_or(0)
-        };
+            for (line, resolved) in order.lines.iter().enumerate() {
+                let room = resolved.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit));
+                line_rooms[at * lines + line] = room.min().unwrap_or(0);
+            }
+        }
         debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
         let point = match &request.destination {
             Destination::Delivery { point } => Some(unit_vector(*point)),
@@ -331,7 +340,7 @@ impl Engine {
         let mut useful: Vec<u128> = Vec::with_capacity(eligible.len());
         let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
         for (at, candidate) in eligible.iter().enumerate() {
-            if !order.lines.iter().any(|line| line_room(at, line) > 0) {
+            if line_rooms[at * lines..(at + 1) * lines].iter().all(|room| *room == 0) {
                 continue;
             }
             let location = catalogue.location(candidate.location).expect("an eligible location exists");
@@ -389,12 +398,14 @@ impl Engine {
             locations: Vec::with_capacity(useful.len()),
             distances: Vec::with_capacity(useful.len()),
             capacity: Vec::with_capacity(useful.len() * pools),
+            rooms: Vec::with_capacity(useful.len() * lines),
         };
         for packed in useful {
             let at = at_of(packed);
             ranked.locations.push(eligible[at].location);
             ranked.distances.push(distances[at]);
             ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
+            ranked.rooms.extend_from_slice(&line_rooms[at * lines..(at + 1) * lines]);
         }
         ranked
     }

@@ -425,3 +425,57 @@ fn concurrent_sourced_reserves_never_oversell() {
     assert!(reserved <= 4 * 65);
     assert!(engine.verify().is_clean());
 }
+
+#[test]
+fn the_best_location_may_rank_far_down_a_long_list() {
+    // 100 warehouses going north, 1 km apart; all have A, only the 90th has B.
+    let places: Vec<LocationSpec> = (0..100)
+        .map(|i| place(&format!("W{i:03}"), Warehouse, 50.0 + f64::from(i) * 0.009, 0.0, true, false))
+        .collect();
+    let engine = network(&places, &[]);
+    for place in &places {
+        stock(&engine, "A", &place.name, 2);
+    }
+    stock(&engine, "B", "W089", 1);
+    let outcome =
+        engine.reserve_sourced(&order("far", &[("A", 2), ("B", 1)], deliver(50.0, 0.0), "default"), at(1)).unwrap();
+    assert_eq!(
+        placed(&engine, &outcome),
+        vec![(0, "W089".into(), 2, HoldKind::InStock), (1, "W089".into(), 1, HoldKind::InStock)]
+    );
+    engine.release("far", None, at(2)).unwrap();
+    let outcome =
+        engine.reserve_sourced(&order("near", &[("A", 2), ("B", 1)], deliver(50.0, 0.0), "nearest"), at(1)).unwrap();
+    assert_eq!(
+        placed(&engine, &outcome),
+        vec![(0, "W000".into(), 2, HoldKind::InStock), (1, "W089".into(), 1, HoldKind::InStock)]
+    );
+    // Splits over the far end of the list: 150 units from 75 locations is beyond 8.
+    let error =
+        engine.reserve_sourced(&order("many", &[("A", 150)], deliver(50.0, 0.0), "nearest"), at(1)).unwrap_err();
+    assert!(matches!(error, EngineError::Unsourceable { reason: UnsourceableReason::TooManySplits, .. }), "{error:?}");
+    assert!(engine.verify().is_clean());
+}
+
+#[test]
+fn ties_on_every_key_are_broken_by_name_however_long_the_list() {
+    // 120 warehouses at one point with one priority: only names order them.
+    let names: Vec<String> = (0..120).map(|i| format!("T{:03}", (i * 37) % 120)).collect();
+    let places: Vec<LocationSpec> = names.iter().map(|n| place(n, Warehouse, 51.0, 0.0, true, false)).collect();
+    let engine = network(&places, &[]);
+    for name in &names {
+        let index: u32 = name[1..].parse().unwrap();
+        stock(&engine, "A", name, if index % 7 == 3 { 5 } else { 1 });
+    }
+    let first = |id: &str, quantity: u32, profile: &str| {
+        let outcome =
+            engine.reserve_sourced(&order(id, &[("A", quantity)], deliver(51.0, 0.0), profile), at(1)).unwrap();
+        engine.release(id, None, at(2)).unwrap();
+        placed(&engine, &outcome).into_iter().map(|p| (p.1, p.2)).collect::<Vec<_>>()
+    };
+    assert_eq!(first("one", 1, "nearest"), vec![("T000".to_owned(), 1)]);
+    // Only every seventh (from T003) has 5: the first by name.
+    assert_eq!(first("five", 5, "single"), vec![("T003".to_owned(), 5)]);
+    // Without minimising, a split fills by name order.
+    assert_eq!(first("three", 3, "nearest"), vec![("T000".into(), 1), ("T001".into(), 1), ("T002".into(), 1)]);
+}

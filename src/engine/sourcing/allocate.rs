@@ -26,8 +26,15 @@ pub(super) struct Problem<'a> {
     pub components: &'a [Vec<(usize, u32)>],
     /// `capacity[candidate * pools + pool]`: units of the pool the candidate may give.
     pub capacity: &'a [u64],
+    /// `rooms[candidate * lines + line]`: the line's capacity at the candidate with
+    /// all its pool units (see [`Problem::rooms`]).
+    pub rooms: &'a [u64],
     pub pools: usize,
     pub candidates: usize,
+    /// Candidates `0..ordered` are in rank order and rank before all the others,
+    /// which follow in no particular order (a caller ranks only a prefix, since the
+    /// search rarely looks far). Reaching past the prefix answers `Unordered`.
+    pub ordered: usize,
     pub max_locations: usize,
     pub minimise_locations: bool,
     /// Most sets the exact search evaluates before falling back to greedy.
@@ -50,6 +57,9 @@ pub(super) enum Search {
     /// No feasible set; `exhaustive` is false when the budget ran out first and the
     /// greedy set did not cover either.
     NotFound { exhaustive: bool },
+    /// The answer depends on candidates past the ranked prefix: rank them all and
+    /// solve again.
+    Unordered,
 }
 
 /// How a set fills the lines.
@@ -69,8 +79,20 @@ impl Problem<'_> {
 
     /// The line's capacity at a candidate with all its pool units (an upper bound).
     pub fn static_room(&self, candidate: usize, line: usize) -> u64 {
-        let pools = &self.capacity[candidate * self.pools..(candidate + 1) * self.pools];
-        self.line_room(line, pools)
+        self.rooms[candidate * self.demands.len() + line]
+    }
+
+    /// The `rooms` table for capacities and components (the engine builds it while
+    /// ranking; tests build it here).
+    #[cfg(test)]
+    pub fn rooms(components: &[Vec<(usize, u32)>], capacity: &[u64], pools: usize) -> Vec<u64> {
+        let mut rooms = Vec::with_capacity(capacity.len() / pools.max(1) * components.len());
+        for row in capacity.chunks(pools.max(1)) {
+            for parts in components {
+                rooms.push(parts.iter().map(|&(pool, per_unit)| whole_units(row[pool], per_unit)).min().unwrap_or(0));
+            }
+        }
+        rooms
     }
 
     /// Fills the lines from `set` (ascending ranks), as the objective defines.
@@ -116,6 +138,7 @@ impl Problem<'_> {
     pub fn solve(&self) -> Search {
         assert!(self.max_locations >= 1, "a profile allows at least one location");
         assert_eq!(self.capacity.len(), self.candidates * self.pools);
+        assert_eq!(self.rooms.len(), self.candidates * self.demands.len());
         let suffix_max = self.suffix_max();
         let mut search = Dfs { problem: self, suffix_max: &suffix_max, nodes: 0, set: Vec::new() };
         let outcome = if self.minimise_locations {
@@ -130,22 +153,34 @@ impl Problem<'_> {
         } else {
             search.first(self.max_locations.min(self.candidates))
         };
+        let fully_ordered = self.ordered >= self.candidates;
         match outcome {
             Ok(Some(pieces)) => Search::Found { pieces, exact: true },
+            // A refusal's details (and the greedy set) need the whole order.
+            Ok(None) | Err(Stop::BudgetSpent) | Err(Stop::Unordered) if !fully_ordered => Search::Unordered,
             Ok(None) => Search::NotFound { exhaustive: true },
-            Err(BudgetSpent) => match self.greedy() {
+            Err(Stop::BudgetSpent) => match self.greedy() {
                 Some(pieces) => Search::Found { pieces, exact: false },
                 None => Search::NotFound { exhaustive: false },
             },
+            Err(Stop::Unordered) => unreachable!("every candidate is ordered"),
         }
     }
 
     /// `suffix_max[i * lines + line]`: the largest static room of the line among
-    /// candidates `i..`; one row past the end holds zeros.
+    /// candidates `i..`, for `i` up to `ordered` (the search stops there); one row
+    /// past the last candidate holds zeros.
     fn suffix_max(&self) -> Vec<u64> {
         let lines = self.demands.len();
-        let mut table = vec![0u64; (self.candidates + 1) * lines];
-        for candidate in (0..self.candidates).rev() {
+        let ordered = self.ordered.min(self.candidates);
+        let mut table = vec![0u64; (ordered + 1) * lines];
+        for candidate in ordered..self.candidates {
+            for line in 0..lines {
+                let best = &mut table[ordered * lines + line];
+                *best = (*best).max(self.static_room(candidate, line));
+            }
+        }
+        for candidate in (0..ordered).rev() {
             for line in 0..lines {
                 let next = table[(candidate + 1) * lines + line];
                 table[candidate * lines + line] = next.max(self.static_room(candidate, line));
@@ -202,7 +237,11 @@ pub(super) fn whole_units(units: u64, per_unit: u32) -> u64 {
     }
 }
 
-struct BudgetSpent;
+/// Why the exact search stopped without an answer.
+enum Stop {
+    BudgetSpent,
+    Unordered,
+}
 
 /// Depth-first search over sets in ascending rank order.
 struct Dfs<'p> {
@@ -216,13 +255,13 @@ impl Dfs<'_> {
     /// The first feasible set of at most `size` members in pre-order (with
     /// `minimise_locations`, the caller asks sizes 1, 2, …, and only a full-size
     /// set is accepted, which is then also the first of that size).
-    fn first(&mut self, size: usize) -> Result<Option<Vec<Piece>>, BudgetSpent> {
+    fn first(&mut self, size: usize) -> Result<Option<Vec<Piece>>, Stop> {
         self.set.clear();
         let empty = self.problem.fill(&[]);
         self.extend(&empty.residual, size)
     }
 
-    fn extend(&mut self, residual: &[u64], size: usize) -> Result<Option<Vec<Piece>>, BudgetSpent> {
+    fn extend(&mut self, residual: &[u64], size: usize) -> Result<Option<Vec<Piece>>, Stop> {
         let problem = self.problem;
         let lines = problem.demands.len();
         let slots = (size - self.set.len()) as u64;
@@ -235,9 +274,12 @@ impl Dfs<'_> {
             if residual.iter().zip(bound).any(|(wanted, best)| *wanted > slots.saturating_mul(*best)) {
                 break;
             }
+            if candidate >= problem.ordered {
+                return Err(Stop::Unordered);
+            }
             self.nodes += 1;
             if self.nodes > problem.node_budget {
-                return Err(BudgetSpent);
+                return Err(Stop::BudgetSpent);
             }
             self.set.push(candidate);
             let fill = problem.fill(&self.set);
@@ -273,8 +315,11 @@ mod tests {
             demands,
             components,
             capacity,
+            // Leaked: a test's problem lives as long as the test.
+            rooms: Box::leak(Problem::rooms(components, capacity, pools).into_boxed_slice()),
             pools,
             candidates: capacity.len() / pools,
+            ordered: capacity.len() / pools,
             max_locations: 3,
             minimise_locations: true,
             node_budget: 10_000,
@@ -343,6 +388,26 @@ mod tests {
         let p = Problem { max_locations: 3, ..problem(&[4], &components, &capacity, 1) };
         assert_eq!(p.solve(), Search::NotFound { exhaustive: true });
         assert!(p.all_candidates_cover());
+    }
+
+    #[test]
+    fn an_answer_past_the_ranked_prefix_asks_for_the_whole_order() {
+        let components = simple(1);
+        let capacity = [1, 1, 5, 1];
+        let p = Problem { ordered: 2, ..problem(&[4], &components, &capacity, 1) };
+        // Size 1 must look at candidate 2, past the prefix.
+        assert_eq!(p.solve(), Search::Unordered);
+        let p = Problem { ordered: 3, ..problem(&[4], &components, &capacity, 1) };
+        assert_eq!(
+            p.solve(),
+            Search::Found { pieces: vec![Piece { line: 0, candidate: 2, quantity: 4 }], exact: true }
+        );
+        // Within the prefix, the answer stands.
+        let p = Problem { ordered: 1, ..problem(&[1], &components, &capacity, 1) };
+        assert!(matches!(p.solve(), Search::Found { exact: true, .. }));
+        // No answer: the refusal needs every candidate.
+        let p = Problem { ordered: 2, ..problem(&[9], &components, &capacity, 1) };
+        assert_eq!(p.solve(), Search::Unordered);
     }
 
     #[test]

@@ -22,9 +22,11 @@ pub fn distance_m(a: Coordinates, b: Coordinates) -> u32 {
 pub(crate) fn distance_between(a: &[f64; 3], b: &[f64; 3]) -> u32 {
     let chord = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
     let angle = 2.0 * (chord / 2.0).min(1.0).asin();
-    let metres = (angle * EARTH_RADIUS_M).round();
-    debug_assert!((0.0..=f64::from(u32::MAX)).contains(&metres));
-    metres as u32
+    let metres = angle * EARTH_RADIUS_M;
+    debug_assert!((0.0..f64::from(u32::MAX)).contains(&metres));
+    // Half up by truncation: the same as `round` for a value >= 0, without a call
+    // into libm (the cast saturates, and a half circumference is 20,015,115 m).
+    (metres + 0.5) as u32
 }
 
 /// Whether coordinates name a point on Earth: finite, latitude -90..=90, longitude -180..=180.

@@ -20,6 +20,9 @@ use crate::limits::{
 };
 use crate::model::{validate_id, Catalogue, Channel, HoldKind, IdKind, LocationId, Position, SkuId, Timestamp};
 
+/// Candidates put in rank order before a search; more only if the search reaches them.
+const RANKED_PREFIX: usize = 64;
+
 /// One request line with its SKU resolved: `None` if no write ever named it.
 struct ResolvedLine {
     sku: Option<SkuId>,
@@ -51,11 +54,15 @@ enum Phase {
     Fallback,
 }
 
-/// The inputs of one search: eligible locations with some capacity, in rank order.
+/// The inputs of one search: eligible locations with some capacity, the first
+/// `ordered` in rank order and before all the others.
 struct Ranked {
+    ordered: usize,
     locations: Vec<LocationId>,
     distances: Vec<Option<u32>>,
     capacity: Vec<u64>,
+    /// Per candidate and line, its capacity for the line (`Problem::rooms`).
+    rooms: Vec<u64>,
 }
 
 impl Engine {
@@ -188,24 +195,47 @@ impl Engine {
             phases.push(Phase::Fallback);
         }
         let mut refusal = None;
+        let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
         for phase in phases {
             let room = |position: &Position| phase_room(position, phase, profile, promise_by);
-            let ranked = self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, room);
-            let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
+            let mut prefix = RANKED_PREFIX;
+            let (ranked, problem_search) = loop {
+                let ranked =
+                    self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, &room, prefix);
+                let problem = Problem {
+                    demands: &order.demands,
+                    components: &components,
+                    capacity: &ranked.capacity,
+                    rooms: &ranked.rooms,
+                    pools: order.pools.len(),
+                    candidates: ranked.locations.len(),
+                    ordered: ranked.ordered,
+                    max_locations: usize::from(profile.max_locations),
+                    minimise_locations: profile.minimise_locations,
+                    node_budget: MAX_SOURCING_SEARCH_NODES,
+                };
+                match problem.solve() {
+                    Search::Unordered => prefix = usize::MAX,
+                    search => break (ranked, search),
+                }
+            };
             let problem = Problem {
                 demands: &order.demands,
                 components: &components,
                 capacity: &ranked.capacity,
+                rooms: &ranked.rooms,
                 pools: order.pools.len(),
                 candidates: ranked.locations.len(),
+                ordered: ranked.ordered,
                 max_locations: usize::from(profile.max_locations),
                 minimise_locations: profile.minimise_locations,
                 node_budget: MAX_SOURCING_SEARCH_NODES,
             };
-            let search = problem.solve();
+            let search = problem_search;
             let exhaustive = match &search {
                 Search::Found { exact, .. } => *exact,
                 Search::NotFound { exhaustive } => *exhaustive,
+                Search::Unordered => unreachable!("solved again with every candidate ordered"),
             };
             if !exhaustive {
                 self.demand.count_inexact();
@@ -227,6 +257,7 @@ impl Engine {
                     );
                 }
                 Search::NotFound { .. } => refusal = Some(self.unsourceable(&problem, request)),
+                Search::Unordered => unreachable!("handled above"),
             }
         }
         Err(refusal.expect("at least the in-stock phase ran"))
@@ -243,7 +274,8 @@ impl Engine {
         order: &ResolvedOrder,
         eligible: &[Eligible],
         request: &SourcedReserveRequest,
-        room: impl Fn(&Position) -> u64,
+        room: &impl Fn(&Position) -> u64,
+        prefix: usize,
     ) -> Ranked {
         let pools = order.pools.len();
         let mut capacity = vec![0u64; eligible.len() * pools];
@@ -254,26 +286,50 @@ impl Engine {
             // Both lists are sorted by location id: a galloping merge, which costs
             // O(candidates x log(positions / candidates)) whichever list is longer.
             let mut from = 0;
+            let mut rows = positions.iter();
             for (at, candidate) in eligible.iter().enumerate() {
+                // The common case first: the next position is this candidate's, or
+                // past it (both lists hold mostly the same locations).
+                match locations.get(from) {
+                    None => break,
+                    Some(location) if *location == candidate.location => {
+                        let (_, position) = rows.nth(0).expect("rows follow locations");
+                        capacity[at * pools + pool] = room(position);
+                        from += 1;
+                        continue;
+                    }
+                    Some(location) if *location > candidate.location => continue,
+                    Some(_) => {}
+                }
                 let rest = &locations[from..];
                 let mut bound = 1;
                 while bound < rest.len() && rest[bound] < candidate.location {
                     bound *= 2;
                 }
-                from += rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
+                let skip = rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
+                if skip > 0 {
+                    rows.nth(skip - 1);
+                }
+                from += skip;
                 if from == locations.len() {
                     break;
                 }
                 if locations[from] == candidate.location {
-                    let (_, position) = positions.iter().nth(from).expect("from < len");
+                    let (_, position) = rows.nth(0).expect("rows follow locations");
                     capacity[at * pools + pool] = room(position);
+                    from += 1;
                 }
             }
         }
-        let line_room = |at: usize, line: &ResolvedLine| {
+        let lines = order.lines.len();
+        let mut line_rooms = vec![0u64; eligible.len() * lines];
+        for at in 0..eligible.len() {
             let pools = &capacity[at * order.pools.len()..(at + 1) * order.pools.len()];
-            line.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit)).min().unwrap_or(0)
-        };
+            for (line, resolved) in order.lines.iter().enumerate() {
+                let room = resolved.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit));
+                line_rooms[at * lines + line] = room.min().unwrap_or(0);
+            }
+        }
         debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
         let point = match &request.destination {
             Destination::Delivery { point } => Some(unit_vector(*point)),
@@ -284,7 +340,7 @@ impl Engine {
         let mut useful: Vec<u128> = Vec::with_capacity(eligible.len());
         let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
         for (at, candidate) in eligible.iter().enumerate() {
-            if !order.lines.iter().any(|line| line_room(at, line) > 0) {
+            if line_rooms[at * lines..(at + 1) * lines].iter().all(|room| *room == 0) {
                 continue;
             }
             let location = catalogue.location(candidate.location).expect("an eligible location exists");
@@ -309,28 +365,47 @@ impl Engine {
             useful.push(key | at as u128);
         }
         // The total order: the profile's keys in turn, then the location name's bytes
-        // (only runs of equal keys need the names).
-        useful.sort_unstable();
+        // (only runs of equal keys need the names). Only the best `prefix` are put in
+        // order (with every candidate tied with the last of them): the search rarely
+        // looks further, and asks for the rest when it does.
+        let ordered = if useful.len() > prefix {
+            useful.select_nth_unstable(prefix - 1);
+            let boundary = useful[prefix - 1] >> 32;
+            let mut end = prefix;
+            for index in prefix..useful.len() {
+                if useful[index] >> 32 == boundary {
+                    useful.swap(index, end);
+                    end += 1;
+                }
+            }
+            end
+        } else {
+            useful.len()
+        };
+        useful[..ordered].sort_unstable();
         let name =
             |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
         let mut start = 0;
-        while start < useful.len() {
-            let end = start + useful[start..].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
+        while start < ordered {
+            let end = start + useful[start..ordered].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
             if end - start > 1 {
                 useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
             }
             start = end;
         }
         let mut ranked = Ranked {
+            ordered,
             locations: Vec::with_capacity(useful.len()),
             distances: Vec::with_capacity(useful.len()),
             capacity: Vec::with_capacity(useful.len() * pools),
+            rooms: Vec::with_capacity(useful.len() * lines),
         };
         for packed in useful {
             let at = at_of(packed);
             ranked.locations.push(eligible[at].location);
             ranked.distances.push(distances[at]);
             ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
+            ranked.rooms.extend_from_slice(&line_rooms[at * lines..(at + 1) * lines]);
         }
         ranked
     }

@@ -86,7 +86,10 @@ fn main() {
             stop.store(true, Ordering::Relaxed);
             drainer.join().expect("drainer");
             engine.changes().disable();
-            println!("tracker only, round {round}: off {off_rate:.0}, on {on_rate:.0}, ratio {:.3}", on_rate / off_rate);
+            println!(
+                "tracker only, round {round}: off {off_rate:.0}, on {on_rate:.0}, ratio {:.3}",
+                on_rate / off_rate
+            );
             ratios.push(on_rate / off_rate);
         }
         println!("tracker only: median ratio {:.3}", median(&mut ratios));

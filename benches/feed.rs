@@ -195,17 +195,17 @@ fn subscription(index: usize) -> SubscriptionSpec {
         };
     }
     let mut scopes = vec![FeedScope::Channel("web".to_owned())];
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         scopes.push(FeedScope::Channel("app".to_owned()));
     }
-    if index % 5 == 0 {
+    if index.is_multiple_of(5) {
         scopes.push(FeedScope::Locations);
     }
     SubscriptionSpec {
         skus: (0..10).map(|k| sku_name((index * 37 + k * 101) % HOT_SKUS)).collect(),
         scopes,
         low_stock_below: Some(999_990),
-        every_change: index % 2 == 0,
+        every_change: index.is_multiple_of(2),
     }
 }
 

@@ -824,17 +824,16 @@ impl HubState {
             let mut pending = record.shared.pending.lock();
             for name in &names {
                 let listed = |id: &SkuId| record.every_sku || record.skus.binary_search(id).is_ok();
-                match engine.sku_id(name).filter(listed) {
-                    Some(sku) => {
+                match engine.sku_id(name) {
+                    Some(sku) if listed(&sku) => {
                         let Some(entry) = self.tracked.get(&sku) else { continue };
                         put_entry_values(&mut pending, record, sku, entry, true);
                     }
+                    Some(_) => {}
                     None if record.every_sku || record.unseen.iter().any(|unseen| **unseen == **name) => {
-                        if engine.sku_id(name).is_none() {
-                            for &slot in &record.channel_slots {
-                                let channel = self.channel_slots[slot as usize].name.clone();
-                                pending.put_unseen(Arc::from(name.as_str()), channel, true);
-                            }
+                        for &slot in &record.channel_slots {
+                            let channel = self.channel_slots[slot as usize].name.clone();
+                            pending.put_unseen(Arc::from(name.as_str()), channel, true);
                         }
                     }
                     None => {}

@@ -510,13 +510,13 @@ fn many_subscribers_and_a_fast_writer_bounded_memory_and_true_final_values() {
             _ => vec![],
         };
         let mut scopes = vec![FeedScope::Channel(channels[i % 2].to_owned())];
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             scopes.push(FeedScope::Locations);
         }
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             scopes.push(FeedScope::Channel(channels[(i + 1) % 2].to_owned()));
         }
-        let every_change = i % 2 == 0;
+        let every_change = i.is_multiple_of(2);
         let reader = match i % 10 {
             0..=5 => Reader::Fast,
             6..=7 => Reader::Slow,

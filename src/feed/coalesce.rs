@@ -49,6 +49,9 @@ pub(crate) enum Offered {
     Inserted,
     /// Merged into the change already pending for its key.
     Coalesced,
+    /// Nothing pending for the key and the change cannot matter to this subscriber
+    /// (see [`PendingTable::offer`]): not stored.
+    Ignored,
     /// The table holds `buffer_keys` changes already: nothing was stored.
     Full,
 }
@@ -91,10 +94,13 @@ pub(crate) struct PendingTable {
     marker: bool,
     /// (sku, channel, gap) of listed SKUs the engine has never seen: sent as 0.
     unseen: VecDeque<(Arc<str>, Arc<str>, bool)>,
+    /// The subscription's interest.
+    low_stock_below: Option<u32>,
+    every_change: bool,
 }
 
 impl PendingTable {
-    pub fn new(buffer_keys: usize) -> PendingTable {
+    pub fn new(buffer_keys: usize, low_stock_below: Option<u32>, every_change: bool) -> PendingTable {
         PendingTable {
             entries: VecDeque::new(),
             index: FxHashMap::default(),
@@ -103,6 +109,8 @@ impl PendingTable {
             buffer_keys: buffer_keys.max(1),
             marker: false,
             unseen: VecDeque::new(),
+            low_stock_below,
+            every_change,
         }
     }
 
@@ -112,10 +120,19 @@ impl PendingTable {
     }
 
     /// Offers a change of `key` from `before` to `latest`.
+    ///
+    /// Without `every_change`, a change of a key with nothing pending is ignored if
+    /// `before` and `latest` are in the same class (both 0 or both above; both at or
+    /// above the threshold or both below): the kind of any later (before, latest)
+    /// pair depends on `before` only through that class, so storing it would change
+    /// no event. This is what keeps threshold-only subscribers cheap.
     pub fn offer(&mut self, key: Key, before: u64, latest: u64) -> Offered {
         if let Some(entry) = self.entry_mut(key) {
             entry.latest = latest;
             return Offered::Coalesced;
+        }
+        if !self.every_change && self.same_class(before, latest) {
+            return Offered::Ignored;
         }
         if self.changes >= self.buffer_keys {
             return Offered::Full;
@@ -123,6 +140,11 @@ impl PendingTable {
         self.push(key, Entry { before: Some(before), latest, gap: false });
         self.changes += 1;
         Offered::Inserted
+    }
+
+    fn same_class(&self, a: u64, b: u64) -> bool {
+        let above = |value: u64| self.low_stock_below.is_some_and(|threshold| value >= u64::from(threshold));
+        (a == 0) == (b == 0) && above(a) == above(b)
     }
 
     fn entry_mut(&mut self, key: Key) -> Option<&mut Entry> {
@@ -178,8 +200,6 @@ impl PendingTable {
         &mut self,
         out: &mut Vec<FeedEvent>,
         max: usize,
-        low_stock_below: Option<u32>,
-        every_change: bool,
         mut names: impl FnMut(Key) -> Names,
     ) -> (usize, usize) {
         let mut taken = 0;
@@ -211,7 +231,7 @@ impl PendingTable {
                 None => Some(EventKind::Snapshot),
                 Some(before) => {
                     self.changes -= 1;
-                    kind_of(before, entry.latest, low_stock_below, every_change)
+                    kind_of(before, entry.latest, self.low_stock_below, self.every_change)
                 }
             };
             let Some(kind) = kind else { continue };
@@ -243,9 +263,9 @@ mod tests {
         Names { sku: Arc::from("SKU"), scope: Arc::from("web"), scope_is_channel: true }
     }
 
-    fn take_all(table: &mut PendingTable, low: Option<u32>, every: bool) -> Vec<(EventKind, u64, bool)> {
+    fn take_all(table: &mut PendingTable) -> Vec<(EventKind, u64, bool)> {
         let mut out = Vec::new();
-        table.take(&mut out, usize::MAX, low, every, names);
+        table.take(&mut out, usize::MAX, names);
         out.into_iter().map(|e| (e.kind, e.available, e.gap)).collect()
     }
 
@@ -267,27 +287,27 @@ mod tests {
 
     #[test]
     fn a_burst_keeps_the_first_before_and_the_last_value() {
-        let mut table = PendingTable::new(4);
+        let mut table = PendingTable::new(4, None, true);
         assert_eq!(table.offer(key(1, 0), 5, 3), Offered::Inserted);
         assert_eq!(table.offer(key(1, 0), 3, 0), Offered::Coalesced);
         assert_eq!(table.offer(key(1, 0), 0, 2), Offered::Coalesced);
         // 5 -> 2: not out of stock, not back in stock.
-        assert_eq!(take_all(&mut table, None, true), vec![(EventKind::Changed, 2, false)]);
+        assert_eq!(take_all(&mut table), vec![(EventKind::Changed, 2, false)]);
         assert_eq!(table.len(), 0);
     }
 
     #[test]
     fn a_burst_that_ends_where_it_started_is_nothing() {
-        let mut table = PendingTable::new(4);
+        let mut table = PendingTable::new(4, Some(10), true);
         table.offer(key(1, 0), 5, 0);
         table.offer(key(1, 0), 0, 5);
-        assert_eq!(take_all(&mut table, Some(10), true), vec![]);
+        assert_eq!(take_all(&mut table), vec![]);
         assert_eq!(table.len(), 0);
     }
 
     #[test]
     fn a_full_table_refuses_new_keys_but_coalesces_known_ones() {
-        let mut table = PendingTable::new(2);
+        let mut table = PendingTable::new(2, None, true);
         table.offer(key(1, 0), 5, 4);
         table.offer(key(2, 0), 5, 4);
         assert_eq!(table.offer(key(3, 0), 5, 4), Offered::Full);
@@ -297,31 +317,45 @@ mod tests {
 
     #[test]
     fn overflow_then_gap_values_carry_the_latest() {
-        let mut table = PendingTable::new(1);
-        table.offer(key(1, 0), 5, 4);
-        assert_eq!(table.offer(key(2, 0), 5, 4), Offered::Full);
+        let mut table = PendingTable::new(1, None, false);
+        assert_eq!(table.offer(key(1, 0), 5, 0), Offered::Inserted);
+        assert_eq!(table.offer(key(2, 0), 5, 0), Offered::Full);
         // What the hub does on Full: drop everything, re-send every listed key's value.
         table.clear();
-        table.put_value(key(1, 0), 4, true);
-        table.put_value(key(2, 0), 4, true);
+        table.put_value(key(1, 0), 0, true);
+        table.put_value(key(2, 0), 0, true);
         // Re-sent values do not count against buffer_keys, and later changes coalesce into them.
-        assert_eq!(table.offer(key(2, 0), 4, 0), Offered::Coalesced);
-        assert_eq!(table.offer(key(3, 0), 1, 2), Offered::Inserted);
-        // Key 3's 1 -> 2 is a plain change, which this subscriber does not want.
-        assert_eq!(
-            take_all(&mut table, None, false),
-            vec![(EventKind::Snapshot, 4, true), (EventKind::Snapshot, 0, true)]
-        );
+        assert_eq!(table.offer(key(2, 0), 0, 3), Offered::Coalesced);
+        // Key 3's 1 -> 2 cannot matter to a subscriber without every_change.
+        assert_eq!(table.offer(key(3, 0), 1, 2), Offered::Ignored);
+        assert_eq!(take_all(&mut table), vec![(EventKind::Snapshot, 0, true), (EventKind::Snapshot, 3, true)]);
+    }
+
+    #[test]
+    fn changes_within_a_class_are_ignored_without_changing_any_event() {
+        let mut table = PendingTable::new(8, Some(10), false);
+        // 12 -> 11: both above the threshold, both above 0.
+        assert_eq!(table.offer(key(1, 0), 12, 11), Offered::Ignored);
+        assert_eq!(table.offer(key(1, 0), 11, 9), Offered::Inserted);
+        assert_eq!(take_all(&mut table), vec![(EventKind::LowStock, 9, false)]);
+        // 3 -> 12 crosses the threshold upwards: no event of its own, but it is kept,
+        // so that 3 -> 12 -> 8 stays "no crossing below" as one change from 3.
+        assert_eq!(table.offer(key(1, 0), 3, 12), Offered::Inserted);
+        assert_eq!(table.offer(key(1, 0), 12, 8), Offered::Coalesced);
+        assert_eq!(take_all(&mut table), vec![]);
+        // With every_change nothing is ignored.
+        let mut every = PendingTable::new(8, Some(10), true);
+        assert_eq!(every.offer(key(1, 0), 12, 11), Offered::Inserted);
     }
 
     #[test]
     fn take_respects_max_and_the_marker_comes_first() {
-        let mut table = PendingTable::new(8);
+        let mut table = PendingTable::new(8, None, false);
         table.offer(key(1, 0), 0, 1);
         table.offer(key(2, 0), 0, 1);
         table.set_marker();
         let mut out = Vec::new();
-        assert_eq!(table.take(&mut out, 2, None, false, names), (2, 1));
+        assert_eq!(table.take(&mut out, 2, names), (2, 1));
         assert!(out[0].is_resync_marker());
         assert_eq!(out[1].kind, EventKind::BackInStock);
         assert_eq!(table.len(), 1);
@@ -329,11 +363,11 @@ mod tests {
 
     #[test]
     fn unseen_skus_are_sent_as_zero_before_any_change() {
-        let mut table = PendingTable::new(8);
+        let mut table = PendingTable::new(8, None, false);
         table.put_unseen(Arc::from("NEW"), Arc::from("web"), false);
         table.offer(key(1, 0), 0, 1);
         let mut out = Vec::new();
-        table.take(&mut out, 10, None, false, names);
+        table.take(&mut out, 10, names);
         assert_eq!(&*out[0].sku, "NEW");
         assert_eq!((out[0].kind, out[0].available), (EventKind::Snapshot, 0));
         assert_eq!(out[1].kind, EventKind::BackInStock);

@@ -331,10 +331,11 @@ impl HubCore {
         self.subscribers
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| (open < limit).then_some(open + 1))
             .map_err(|_| FeedError::TooManySubscribers { limit })?;
+        let pending = PendingTable::new(self.config.buffer_keys, spec.low_stock_below, spec.every_change);
         let shared = Arc::new(SubscriberShared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             spec,
-            pending: Mutex::new(PendingTable::new(self.config.buffer_keys)),
+            pending: Mutex::new(pending),
             notify: tokio::sync::Notify::new(),
             dropped: AtomicBool::new(false),
             resync: Mutex::new(None),
@@ -531,7 +532,7 @@ impl HubCore {
         let mut pending = record.shared.pending.lock();
         for change in changes {
             match pending.offer(change.key, change.before, change.latest) {
-                Offered::Inserted => {}
+                Offered::Inserted | Offered::Ignored => {}
                 Offered::Coalesced => coalesced += 1,
                 Offered::Full => {
                     self.counters.overflows.fetch_add(1, Ordering::Relaxed);
@@ -823,17 +824,16 @@ impl HubState {
             let mut pending = record.shared.pending.lock();
             for name in &names {
                 let listed = |id: &SkuId| record.every_sku || record.skus.binary_search(id).is_ok();
-                match engine.sku_id(name).filter(listed) {
-                    Some(sku) => {
+                match engine.sku_id(name) {
+                    Some(sku) if listed(&sku) => {
                         let Some(entry) = self.tracked.get(&sku) else { continue };
                         put_entry_values(&mut pending, record, sku, entry, true);
                     }
+                    Some(_) => {}
                     None if record.every_sku || record.unseen.iter().any(|unseen| **unseen == **name) => {
-                        if engine.sku_id(name).is_none() {
-                            for &slot in &record.channel_slots {
-                                let channel = self.channel_slots[slot as usize].name.clone();
-                                pending.put_unseen(Arc::from(name.as_str()), channel, true);
-                            }
+                        for &slot in &record.channel_slots {
+                            let channel = self.channel_slots[slot as usize].name.clone();
+                            pending.put_unseen(Arc::from(name.as_str()), channel, true);
                         }
                     }
                     None => {}

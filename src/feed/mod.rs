@@ -119,7 +119,9 @@ pub struct FeedConfig {
     /// the engine's tracker). Beyond it writers set a flag and the hub rescans.
     pub queue_capacity: usize,
     /// How long the hub thread sleeps between cycles: the feed's added latency, and
-    /// the window in which bursts coalesce.
+    /// the window in which bursts coalesce. The feed's cost to writers is per cycle
+    /// (each dirty watched SKU is read once per cycle), so a longer interval slows
+    /// writers less; see BENCHMARKS.md, "Change feed".
     pub poll_interval: Duration,
     /// SKUs one subscription may list.
     pub max_skus_per_subscription: usize,
@@ -131,7 +133,7 @@ impl Default for FeedConfig {
             max_subscribers: 10_000,
             buffer_keys: 1_024,
             queue_capacity: crate::engine::DEFAULT_CHANGE_QUEUE_CAPACITY,
-            poll_interval: Duration::from_millis(5),
+            poll_interval: Duration::from_millis(10),
             max_skus_per_subscription: 1_000,
         }
     }

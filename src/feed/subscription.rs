@@ -39,12 +39,10 @@ impl Subscriber {
     /// returns how many. Pending changes that make no event for this subscription
     /// (see docs/FEED.md) are discarded on the way.
     pub fn try_take(&self, out: &mut Vec<FeedEvent>, max: usize) -> usize {
-        let spec = &self.shared.spec;
         let core = &self.core;
         let scope_names = core.scope_names();
         let names = |key| core.names_of(&scope_names, key);
-        let (taken, gaps) =
-            self.shared.pending.lock().take(out, max, spec.low_stock_below, spec.every_change, names);
+        let (taken, gaps) = self.shared.pending.lock().take(out, max, names);
         self.core.count_taken(taken, gaps);
         taken
     }

@@ -660,3 +660,51 @@ fn many_subscribers_and_a_fast_writer_bounded_memory_and_true_final_values() {
     }
     hub.stop();
 }
+
+#[test]
+fn a_full_dirty_queue_makes_the_hub_rescan_and_values_stay_true() {
+    let engine = engine();
+    // The first enabling sizes the engine's queue: 2 SKU ids.
+    let hub = FeedHub::manual(engine.clone(), FeedConfig { queue_capacity: 2, ..config() });
+    let subscriber = hub
+        .subscribe(SubscriptionSpec { every_change: true, ..spec(&[TSHIRT, MUG, common::CAP], vec![web()]) })
+        .expect("subscribe");
+    hub.run_cycle();
+    take_all(&subscriber);
+    for (sku, on_hand) in [(TSHIRT, 1), (MUG, 2), (common::CAP, 3), ("UNWATCHED", 9)] {
+        engine.set_on_hand(sku, WAREHOUSE, on_hand, None).expect("count");
+    }
+    hub.run_cycle();
+    assert_eq!(hub.stats().tracker_overflows, 1);
+    let mut events = brief(&take_all(&subscriber));
+    events.sort();
+    assert_eq!(
+        events,
+        vec![
+            event(common::CAP, WEB, EventKind::Changed, 3),
+            event(MUG, WEB, EventKind::Changed, 2),
+            event(TSHIRT, WEB, EventKind::Changed, 9),
+        ]
+    );
+}
+
+#[test]
+fn resync_resends_the_hubs_values_of_watched_skus_only() {
+    let engine = engine();
+    let hub = FeedHub::manual(engine.clone(), FeedConfig { max_skus_per_subscription: 2, ..config() });
+    let subscriber = hub.subscribe(spec(&[TSHIRT], vec![web()])).expect("subscribe");
+    hub.run_cycle();
+    take_all(&subscriber);
+    subscriber.resync(&[TSHIRT.to_owned(), MUG.to_owned()]).expect("resync");
+    hub.run_cycle();
+    assert_eq!(
+        brief(&take_all(&subscriber)),
+        vec![(TSHIRT.to_owned(), WEB.to_owned(), EventKind::Snapshot, 18, true)],
+        "MUG is not listed by this subscription"
+    );
+    assert!(matches!(
+        subscriber.resync(&["A".to_owned(), "B".to_owned(), "C".to_owned()]),
+        Err(FeedError::TooManySkus { count: 3, limit: 2 })
+    ));
+    assert!(matches!(subscriber.resync(&["bad sku".to_owned()]), Err(FeedError::InvalidSku { .. })));
+}

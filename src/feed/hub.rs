@@ -397,6 +397,20 @@ impl HubCore {
             state.refresh_catalogue(catalogue);
             rescan_all = true;
         }
+        let interest_changed = self.update_interest(&mut state, removed, fresh);
+        let offered = self.process_changes(&mut state, rescan_all);
+        let resynced = state.serve_resyncs(&self.engine);
+        // An idle cycle touches no subscriber: with thousands of them, visiting each
+        // every poll interval would cost more than the changes.
+        if offered || resynced || interest_changed {
+            self.finish_cycle(&mut state);
+        }
+    }
+
+    /// Registers new subscribers (with their snapshots), rebuilds the interest if
+    /// subscribers came or went, and watches SKUs that appeared since the last cycle.
+    /// Returns whether any subscriber was given something.
+    fn update_interest(&self, state: &mut HubState, removed: bool, fresh: Vec<Arc<SubscriberShared>>) -> bool {
         let first_new = state.subs.len();
         for shared in fresh {
             let record = state.resolve(&self.engine, shared);
@@ -427,7 +441,12 @@ impl HubCore {
             self.name_skus(resolved.into_iter());
         }
         state.known_skus = sku_count;
+        rebuilt || resolved_any
+    }
 
+    /// Drains the dirty SKUs (or takes every watched one), recomputes their watched
+    /// values and offers the changes. Returns whether anything changed.
+    fn process_changes(&self, state: &mut HubState, mut rescan_all: bool) -> bool {
         // Holds the SKUs `rebuild_interest` or `watch_new_skus` watch from 0.
         let mut dirty = std::mem::take(&mut state.dirty);
         let drained = self.engine.changes().drain(&mut dirty, self.config.queue_capacity.max(1));
@@ -450,15 +469,10 @@ impl HubCore {
         }
         state.changes = changes;
         let offered = !state.changes.is_empty();
-        self.offer_changes(&mut state);
+        self.offer_changes(state);
         dirty.clear();
         state.dirty = dirty;
-        let resynced = state.serve_resyncs(&self.engine);
-        // An idle cycle touches no subscriber: with thousands of them, visiting each
-        // every poll interval would cost more than the changes.
-        if offered || resynced || rebuilt || resolved_any {
-            self.finish_cycle(&mut state);
-        }
+        offered
     }
 
     /// Nobody watches: writers go back to one atomic load, and the hub forgets values.

@@ -158,7 +158,8 @@ pub struct FeedStats {
     pub cycles: u64,
     /// (sku, scope) keys whose last value the hub keeps now.
     pub tracked_keys: u64,
-    /// Pending entries over all subscribers at the end of the last cycle.
+    /// Pending entries over all subscribers at the end of the last cycle that gave
+    /// any subscriber something (idle cycles do not visit subscribers).
     pub pending_keys: u64,
     /// The most pending entries one subscriber ever had.
     pub pending_keys_max: u64,

@@ -98,10 +98,10 @@ fn watch_prints_events_as_they_happen_and_stops_by_itself() {
     command.args(["--server", &server.addr().to_string()]);
     command.args(["--fingerprint", &server.running().fingerprint.to_string(), "--token", READ_TOKEN]);
     command.args(["watch", "--sku", "MUG", "--channel", "web", "--count", "2", "--for", "20", "--json"]);
-    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     // The first event (the snapshot) shows the subscription is live before MUG sells out.
     let deadline = std::time::Instant::now() + net::PATIENCE;
-    let mut reader = std::io::BufReader::new(child.stdout.unwrap());
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
     let snapshot: serde_json::Value = serde_json::from_str(&first).unwrap();
@@ -111,5 +111,13 @@ fn watch_prints_events_as_they_happen_and_stops_by_itself() {
     std::io::BufRead::read_line(&mut reader, &mut second).unwrap();
     let out: serde_json::Value = serde_json::from_str(&second).unwrap();
     assert_eq!((string(&out, "/kind"), num(&out, "/available")), ("OutOfStock", 0));
-    assert!(std::time::Instant::now() < deadline);
+    // After --count events it closes its subscription and exits 0 by itself.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "watch stops after --count events");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
 }

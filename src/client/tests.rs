@@ -100,7 +100,9 @@ fn plain() -> Handler {
         Request::Call(call) => Action::Respond(Response::Reply(answer(call))),
         Request::Batch(calls) => Action::Respond(Response::Batch(calls.iter().map(answer).collect())),
         Request::Hello { .. } => unreachable!("the double answers Hello itself"),
-        Request::Subscribe(_) | Request::Resync { .. } => unreachable!("subscriptions go to the real server (tests/server_feed.rs)"),
+        Request::Subscribe(_) | Request::Resync { .. } => {
+            unreachable!("subscriptions go to the real server (tests/server_feed.rs)")
+        }
     })
 }
 

@@ -2,7 +2,8 @@
 use super::*;
 use crate::codec;
 use crate::engine::{
-    AdjustReason, Availability, AvailabilityScope, LineQuantity, ReserveLine, ReserveRequest, RestockRequest,
+    AdjustReason, Availability, AvailabilityScope, DemandRank, Destination, LineQuantity, ReserveLine, ReserveRequest,
+    RestockRequest, SourcedReserveRequest, StoreQuery,
 };
 use crate::model::{
     Bucket, ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec, PositionRow, Timestamp,
@@ -51,6 +52,15 @@ fn every_operation() -> Vec<Operation> {
             bucket: Bucket::Sellable,
         }),
         Operation::BulkLoad(vec![]),
+        Operation::ReserveSourced(SourcedReserveRequest {
+            id: "o".into(),
+            channel: "web".into(),
+            lines: vec![],
+            destination: Destination::Pickup { store: l() },
+            profile: "pickup".into(),
+            ttl_ms: 1,
+            promise_by: None,
+        }),
     ]
 }
 
@@ -76,6 +86,19 @@ fn every_call() -> Vec<Call> {
         Call::TakeSnapshot,
     ];
     calls.extend(every_operation().into_iter().map(Call::Apply));
+    calls.extend([
+        Call::FindStores(StoreQuery {
+            channel: "c".into(),
+            point: Coordinates { latitude: 0.0, longitude: 0.0 },
+            radius_km: 1.0,
+            lines: vec![],
+            limit: 1,
+        }),
+        Call::Demand { sku: "S".into(), channel: None },
+        Call::DemandTop { channel: None, rank: DemandRank::RefusedUnits, limit: 1 },
+        Call::SourcingProfiles,
+        Call::SetSourcingProfiles { toml: String::new() },
+    ]);
     calls
 }
 
@@ -84,10 +107,10 @@ fn every_call_has_its_own_label_from_the_list() {
     // The samples really are one of each variant (the first encoded byte is the
     // variant index).
     let operations: Vec<u8> = every_operation().iter().map(|op| codec::encode(op)[0]).collect();
-    assert_eq!(operations, (0..19).collect::<Vec<u8>>(), "one sample per Operation variant");
+    assert_eq!(operations, (0..20).collect::<Vec<u8>>(), "one sample per Operation variant");
     let mut call_variants: Vec<u8> = every_call().iter().map(|call| codec::encode(call)[0]).collect();
     call_variants.dedup();
-    assert_eq!(call_variants.iter().copied().collect::<HashSet<u8>>().len(), 10, "every Call variant");
+    assert_eq!(call_variants.iter().copied().collect::<HashSet<u8>>().len(), 15, "every Call variant");
 
     let labels: Vec<&str> = every_call().iter().map(call_label).collect();
     assert_eq!(labels.len(), CALL_LABELS.len());

@@ -7,7 +7,7 @@
 //! code a plain reserve uses, which also records the change in the journal.
 
 use super::allocate::{whole_units, Piece, Problem, Search};
-use super::geo::{distance_between, distance_m, is_on_earth, unit_vector};
+use super::geo::{chord_squared, distance_between, distance_m, is_on_earth, unit_vector};
 use super::{AllocatedLine, Destination, RankKey, SourcedOutcome, SourcedReserveRequest, SourcingProfile};
 use crate::engine::catalogue_ops::check_range;
 use crate::engine::demand::DemandEvent;
@@ -337,15 +337,29 @@ impl Engine {
         };
         // Each candidate's keys packed into one integer, most significant first, with its
         // index in `eligible` in the low 32 bits: every key fits in 32 bits.
-        let mut useful: Vec<u128> = Vec::with_capacity(eligible.len());
         let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
-        for (at, candidate) in eligible.iter().enumerate() {
-            if line_rooms[at * lines..(at + 1) * lines].iter().all(|room| *room == 0) {
-                continue;
+        let mut keyed: Vec<usize> = (0..eligible.len())
+            .filter(|at| line_rooms[at * lines..(at + 1) * lines].iter().any(|room| *room > 0))
+            .collect();
+        // Distance first: the nearest (and every candidate within a metre of them) rank
+        // before all the others, which then need no exact distance and no key.
+        let mut unranked: Vec<usize> = Vec::new();
+        let mut prefix = prefix;
+        if let (Some(from), Some(RankKey::Distance)) = (&point, profile.rank_by.first()) {
+            if keyed.len() > prefix && eligible.iter().all(|e| e.distance_m.is_none()) {
+                if let Some((near, far)) = nearest_first(catalogue, eligible, from, &keyed, prefix, &mut distances) {
+                    keyed = near;
+                    unranked = far;
+                    prefix = usize::MAX;
+                }
             }
+        }
+        let mut useful: Vec<u128> = Vec::with_capacity(keyed.len());
+        for at in keyed {
+            let candidate = &eligible[at];
             let location = catalogue.location(candidate.location).expect("an eligible location exists");
             let distance = point.as_ref().map(|point| {
-                candidate.distance_m.unwrap_or_else(|| {
+                distances[at].or(candidate.distance_m).unwrap_or_else(|| {
                     catalogue.stores.vector(candidate.location).map_or_else(
                         || distance_m(request_point(request), location.coordinates),
                         |vector| distance_between(point, vector),
@@ -393,15 +407,15 @@ impl Engine {
             }
             start = end;
         }
+        let count = useful.len() + unranked.len();
         let mut ranked = Ranked {
             ordered,
-            locations: Vec::with_capacity(useful.len()),
-            distances: Vec::with_capacity(useful.len()),
-            capacity: Vec::with_capacity(useful.len() * pools),
-            rooms: Vec::with_capacity(useful.len() * lines),
+            locations: Vec::with_capacity(count),
+            distances: Vec::with_capacity(count),
+            capacity: Vec::with_capacity(count * pools),
+            rooms: Vec::with_capacity(count * lines),
         };
-        for packed in useful {
-            let at = at_of(packed);
+        for at in useful.into_iter().map(at_of).chain(unranked) {
             ranked.locations.push(eligible[at].location);
             ranked.distances.push(distances[at]);
             ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
@@ -523,6 +537,51 @@ impl Engine {
             .collect();
         sourced_outcome(existing, allocation, true, true)
     }
+}
+
+/// Splits candidates (indices into `eligible`) for a profile that ranks by distance
+/// first: `near` holds every candidate at most one metre farther than the
+/// `prefix`-th nearest (their exact distances written to `distances`), `far` the rest,
+/// all at least two metres farther than any of `near`, so all of `near` rank before
+/// all of `far` whatever the other keys. Candidates are compared by squared chord
+/// (cheap, and in the same order as the distance); only those within a few metres of
+/// the boundary get an exact distance. `None` if a location has no unit vector.
+fn nearest_first(
+    catalogue: &Catalogue,
+    eligible: &[Eligible],
+    from: &[f64; 3],
+    candidates: &[usize],
+    prefix: usize,
+    distances: &mut [Option<u32>],
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    assert!(prefix >= 1 && candidates.len() > prefix);
+    let vector = |at: usize| catalogue.stores.vector(eligible[at].location);
+    let mut chords: Vec<(u64, usize)> = Vec::with_capacity(candidates.len());
+    for &at in candidates {
+        let to = vector(at)?;
+        let squared = (from[0] - to[0]).powi(2) + (from[1] - to[1]).powi(2) + (from[2] - to[2]).powi(2);
+        // A non-negative float's bits order as the float does.
+        chords.push((squared.to_bits(), at));
+    }
+    chords.select_nth_unstable(prefix - 1);
+    let boundary_m = distance_between(from, vector(chords[prefix - 1].1)?);
+    // Everything within boundary + 1 m is less than boundary + 1.5 m away before
+    // rounding; a 3 m chord bound leaves room for any floating-point error.
+    let within = chord_squared(f64::from(boundary_m) + 3.0);
+    let (mut near, mut far) = (Vec::with_capacity(prefix * 2), Vec::with_capacity(candidates.len()));
+    for (bits, at) in chords {
+        if f64::from_bits(bits) <= within {
+            let metres = distance_between(from, vector(at)?);
+            if metres <= boundary_m.saturating_add(1) {
+                distances[at] = Some(metres);
+                near.push(at);
+                continue;
+            }
+        }
+        far.push(at);
+    }
+    debug_assert!(near.len() >= prefix);
+    Some((near, far))
 }
 
 /// The delivery point of a request (the origin for a pickup, which has no distances).

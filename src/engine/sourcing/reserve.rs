@@ -418,8 +418,9 @@ impl Engine {
         for at in useful.into_iter().map(at_of).chain(unranked) {
             ranked.locations.push(eligible[at].location);
             ranked.distances.push(distances[at]);
-            ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
-            ranked.rooms.extend_from_slice(&line_rooms[at * lines..(at + 1) * lines]);
+            // Element by element: rows are a few words, too short for a `memmove` call.
+            ranked.capacity.extend(capacity[at * pools..(at + 1) * pools].iter().copied());
+            ranked.rooms.extend(line_rooms[at * lines..(at + 1) * lines].iter().copied());
         }
         ranked
     }

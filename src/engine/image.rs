@@ -155,6 +155,8 @@ impl Engine {
             }
             catalogue.kits.insert(kit.sku, Arc::new(kit));
         }
+        // The store finder's index is derived from the locations (sourcing, issue 6).
+        catalogue.reindex_stores();
         engine.catalogue.store(Arc::new(catalogue));
         engine.load_positions(image.positions, &check_sku, &check_location)?;
         for reservation in image.reservations {

@@ -309,3 +309,50 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Past the 64 candidates ranked before a search (distance first, ties on a
+    /// coarse grid): `single` takes the first covering location in the full order.
+    #[test]
+    fn long_lists_rank_like_a_full_sort(
+        sites in prop::collection::vec(((0u32..12, 0u32..12), 0u16..3, [0u32..3, 0u32..3]), 65..160),
+        (lat, lon) in (0u32..12, 0u32..12),
+        wanted in (1u32..3, 1u32..3),
+    ) {
+        let specs: Vec<LocationSpec> = sites
+            .iter()
+            .enumerate()
+            .map(|(i, ((y, x), priority, _))| {
+                let spec = place(&format!("G{:03}", (i * 37) % 160), LocationKind::Warehouse, 50.0 + f64::from(*y) / 100.0, f64::from(*x) / 100.0, true, false);
+                with_priority(spec, *priority)
+            })
+            .collect();
+        let engine = network(&specs, &[]);
+        for (spec, (_, _, stock_of)) in specs.iter().zip(&sites) {
+            stock(&engine, "S0", &spec.name, stock_of[0]);
+            stock(&engine, "S1", &spec.name, stock_of[1]);
+        }
+        let at_point = point(50.0 + f64::from(lat) / 100.0, f64::from(lon) / 100.0);
+        let mut expected: Vec<(u32, u16, String)> = specs
+            .iter()
+            .zip(&sites)
+            .filter(|(_, (_, _, s))| s[0] >= wanted.0 && s[1] >= wanted.1)
+            .map(|(spec, _)| (distance_m(at_point, spec.coordinates), spec.priority, spec.name.clone()))
+            .collect();
+        expected.sort_by(|a, b| (a.0, a.1, a.2.as_bytes()).cmp(&(b.0, b.1, b.2.as_bytes())));
+        let request = order("o", &[("S0", wanted.0), ("S1", wanted.1)], Destination::Delivery { point: at_point }, "single");
+        match (engine.reserve_sourced(&request, at(1)), expected.first()) {
+            (Ok(outcome), Some(best)) => {
+                let got = placed(&engine, &outcome);
+                prop_assert_eq!(got.len(), 2);
+                prop_assert_eq!(&got[0].1, &best.2);
+                prop_assert_eq!(&got[1].1, &best.2);
+            }
+            (Err(error), None) => prop_assert!(matches!(error, EngineError::Unsourceable { .. }), "{:?}", error),
+            (got, best) => prop_assert!(false, "engine {:?}, expected {:?}", got, best),
+        }
+        prop_assert!(engine.verify().is_clean());
+    }
+}

@@ -479,3 +479,34 @@ fn ties_on_every_key_are_broken_by_name_however_long_the_list() {
     // Without minimising, a split fills by name order.
     assert_eq!(first("three", 3, "nearest"), vec![("T000".into(), 1), ("T001".into(), 1), ("T002".into(), 1)]);
 }
+
+#[test]
+fn candidates_tied_on_distance_at_the_ranking_boundary_keep_their_order() {
+    // 99 warehouses in groups of three at one point, groups 1 km apart; within a
+    // group the higher index has the lower (better) priority. Only group 21, the
+    // one holding the 64th nearest, has B.
+    let places: Vec<LocationSpec> = (0..99u32)
+        .map(|i| {
+            let group = f64::from(i / 3);
+            let spec = place(&format!("W{i:03}"), Warehouse, 50.0 + group * 0.009, 0.0, true, false);
+            with_priority(spec, 1_000 - i as u16)
+        })
+        .collect();
+    let engine = network(&places, &[]);
+    for place in &places {
+        stock(&engine, "A", &place.name, 1);
+    }
+    for name in ["W063", "W064", "W065"] {
+        stock(&engine, "B", name, 1);
+    }
+    let outcome =
+        engine.reserve_sourced(&order("tie", &[("A", 1), ("B", 1)], deliver(50.0, 0.0), "single"), at(1)).unwrap();
+    assert_eq!(
+        placed(&engine, &outcome),
+        vec![(0, "W065".into(), 1, HoldKind::InStock), (1, "W065".into(), 1, HoldKind::InStock)]
+    );
+    // `nearest` ranks by distance only: within group 0, the name decides.
+    let outcome = engine.reserve_sourced(&order("near", &[("A", 1)], deliver(50.0, 0.0), "nearest"), at(1)).unwrap();
+    assert_eq!(placed(&engine, &outcome), vec![(0, "W000".into(), 1, HoldKind::InStock)]);
+    assert_eq!(outcome.allocation[0].distance_m, Some(0));
+}

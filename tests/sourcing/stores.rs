@@ -4,6 +4,7 @@ use super::*;
 use stockd::engine::StoreQuery;
 use stockd::model::IdKind;
 use stockd::model::LocationKind::{Store, Warehouse};
+use stockd::EngineConfig;
 
 fn query(latitude: f64, longitude: f64, radius_km: f64, lines: &[(&str, u32)], limit: u16) -> StoreQuery {
     StoreQuery {
@@ -154,4 +155,19 @@ fn a_pickup_reserve_at_a_found_store_holds_there() {
     let outcome = engine.reserve_sourced(&order("c", &[("A", 2)], pickup(&store.name), "pickup"), at(1)).unwrap();
     assert_eq!(outcome.allocation[0].location, store.location);
     assert_eq!(engine.position("A", "S3").unwrap().reserved, 2);
+}
+
+#[test]
+fn an_engine_rebuilt_from_an_image_finds_the_same_stores() {
+    let engine = street();
+    let query = query(0.0, 0.0, 5.0, &[("A", 1)], 5);
+    let before = engine.find_stores(&query).unwrap();
+    assert_eq!(before.len(), 5);
+    let config = EngineConfig { stock_shards: 8, reservation_shards: 4, ..EngineConfig::default() };
+    let rebuilt = Engine::from_image(config, engine.export_image()).unwrap();
+    assert_eq!(rebuilt.find_stores(&query).unwrap(), before);
+    let request = order("img", &[("A", 2)], deliver(0.0, 0.0), "nearest");
+    let from_image = rebuilt.reserve_sourced(&request, at(1)).unwrap();
+    let original = engine.reserve_sourced(&request, at(1)).unwrap();
+    assert_eq!(from_image.allocation, original.allocation);
 }

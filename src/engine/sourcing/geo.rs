@@ -44,7 +44,7 @@ pub(crate) fn unit_vector(point: Coordinates) -> [f64; 3] {
 }
 
 /// The squared chord between two unit-sphere points `metres` apart on Earth.
-fn chord_squared(metres: f64) -> f64 {
+pub(crate) fn chord_squared(metres: f64) -> f64 {
     let angle = (metres / EARTH_RADIUS_M).min(std::f64::consts::PI);
     let chord = 2.0 * (angle / 2.0).sin();
     chord * chord

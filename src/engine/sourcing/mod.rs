@@ -4,8 +4,9 @@
 //! - `profile`: named rules (rank keys, exclusions, split limit, fallbacks).
 //! - `geo`: great-circle distances and the spatial index of pickup stores.
 //! - `allocate`: the search for the best set of locations (pure, no locks).
-//! - `reserve`: the engine call: candidates, capacities under the stock locks, the
-//!   search, and the hold through the same code as a plain reserve.
+//! - `rank`: candidates, their capacities under the stock locks, and their order.
+//! - `reserve`: the engine call: validation, idempotency, the search in phases, and
+//!   the hold through the same code as a plain reserve.
 //! - `stores`: stores near a point that can serve a basket now.
 //!
 //! The objective is stated in docs/ENGINE.md, "Sourcing".
@@ -13,6 +14,7 @@
 mod allocate;
 mod geo;
 mod profile;
+mod rank;
 mod reserve;
 mod stores;
 

@@ -6,9 +6,10 @@
 //! and search under those locks; hold through [`Engine::hold_locked`], the same
 //! code a plain reserve uses, which also records the change in the journal.
 
-use super::allocate::{whole_units, Piece, Problem, Search};
-use super::geo::{distance_between, distance_m, is_on_earth, unit_vector};
-use super::{AllocatedLine, Destination, RankKey, SourcedOutcome, SourcedReserveRequest, SourcingProfile};
+use super::allocate::{Piece, Problem, Search};
+use super::geo::{distance_m, is_on_earth};
+use super::rank::{eligible_locations, Eligible, Ranked, RANKED_PREFIX};
+use super::{AllocatedLine, Destination, SourcedOutcome, SourcedReserveRequest, SourcingProfile};
 use crate::engine::catalogue_ops::check_range;
 use crate::engine::demand::DemandEvent;
 use crate::engine::reservations::{RequestedLine, Reservation};
@@ -20,31 +21,20 @@ use crate::limits::{
 };
 use crate::model::{validate_id, Catalogue, Channel, HoldKind, IdKind, LocationId, Position, SkuId, Timestamp};
 
-/// Candidates put in rank order before a search; more only if the search reaches them.
-const RANKED_PREFIX: usize = 64;
-
 /// One request line with its SKU resolved: `None` if no write ever named it.
-struct ResolvedLine {
-    sku: Option<SkuId>,
+pub(super) struct ResolvedLine {
+    pub(super) sku: Option<SkuId>,
     /// (component pool, units per line unit); a plain SKU is its own single pool.
-    components: Vec<(usize, u32)>,
+    pub(super) components: Vec<(usize, u32)>,
 }
 
 /// The request's lines over distinct component pools.
-struct ResolvedOrder {
-    lines: Vec<ResolvedLine>,
+pub(super) struct ResolvedOrder {
+    pub(super) lines: Vec<ResolvedLine>,
     /// Component SKUs, each once.
-    pools: Vec<SkuId>,
+    pub(super) pools: Vec<SkuId>,
     /// Units wanted per line.
-    demands: Vec<u32>,
-}
-
-/// A location that passes the profile's filters, before stock is looked at.
-#[derive(Clone, Copy)]
-struct Eligible {
-    location: LocationId,
-    /// Known up front only when the profile bounds the distance.
-    distance_m: Option<u32>,
+    pub(super) demands: Vec<u32>,
 }
 
 /// Which capacity a search may use (docs/ENGINE.md, Sourcing: phases).
@@ -52,17 +42,6 @@ struct Eligible {
 enum Phase {
     InStock,
     Fallback,
-}
-
-/// The inputs of one search: eligible locations with some capacity, the first
-/// `ordered` in rank order and before all the others.
-struct Ranked {
-    ordered: usize,
-    locations: Vec<LocationId>,
-    distances: Vec<Option<u32>>,
-    capacity: Vec<u64>,
-    /// Per candidate and line, its capacity for the line (`Problem::rooms`).
-    rooms: Vec<u64>,
 }
 
 impl Engine {
@@ -263,153 +242,6 @@ impl Engine {
         Err(refusal.expect("at least the in-stock phase ran"))
     }
 
-    /// The eligible locations with capacity for some line, in the profile's rank
-    /// order, and their capacities per pool.
-    #[allow(clippy::too_many_arguments)]
-    fn rank_candidates(
-        &self,
-        guards: &mut ShardGuards<'_>,
-        catalogue: &Catalogue,
-        profile: &SourcingProfile,
-        order: &ResolvedOrder,
-        eligible: &[Eligible],
-        request: &SourcedReserveRequest,
-        room: &impl Fn(&Position) -> u64,
-        prefix: usize,
-    ) -> Ranked {
-        let pools = order.pools.len();
-        let mut capacity = vec![0u64; eligible.len() * pools];
-        for (pool, &sku) in order.pools.iter().enumerate() {
-            let shard = guards.shard(self.stock.shard_of(sku));
-            let positions = shard.positions(sku);
-            let locations = positions.locations();
-            // Both lists are sorted by location id: a galloping merge, which costs
-            // O(candidates x log(positions / candidates)) whichever list is longer.
-            let mut from = 0;
-            let mut rows = positions.iter();
-            for (at, candidate) in eligible.iter().enumerate() {
-                // The common case first: the next position is this candidate's, or
-                // past it (both lists hold mostly the same locations).
-                match locations.get(from) {
-                    None => break,
-                    Some(location) if *location == candidate.location => {
-                        let (_, position) = rows.nth(0).expect("rows follow locations");
-                        capacity[at * pools + pool] = room(position);
-                        from += 1;
-                        continue;
-                    }
-                    Some(location) if *location > candidate.location => continue,
-                    Some(_) => {}
-                }
-                let rest = &locations[from..];
-                let mut bound = 1;
-                while bound < rest.len() && rest[bound] < candidate.location {
-                    bound *= 2;
-                }
-                let skip = rest[..(bound + 1).min(rest.len())].partition_point(|l| *l < candidate.location);
-                if skip > 0 {
-                    rows.nth(skip - 1);
-                }
-                from += skip;
-                if from == locations.len() {
-                    break;
-                }
-                if locations[from] == candidate.location {
-                    let (_, position) = rows.nth(0).expect("rows follow locations");
-                    capacity[at * pools + pool] = room(position);
-                    from += 1;
-                }
-            }
-        }
-        let lines = order.lines.len();
-        let mut line_rooms = vec![0u64; eligible.len() * lines];
-        for at in 0..eligible.len() {
-            let pools = &capacity[at * order.pools.len()..(at + 1) * order.pools.len()];
-            for (line, resolved) in order.lines.iter().enumerate() {
-                let room = resolved.components.iter().map(|&(pool, per_unit)| whole_units(pools[pool], per_unit));
-                line_rooms[at * lines + line] = room.min().unwrap_or(0);
-            }
-        }
-        debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
-        let point = match &request.destination {
-            Destination::Delivery { point } => Some(unit_vector(*point)),
-            Destination::Pickup { .. } => None,
-        };
-        // Each candidate's keys packed into one integer, most significant first, with its
-        // index in `eligible` in the low 32 bits: every key fits in 32 bits.
-        let mut useful: Vec<u128> = Vec::with_capacity(eligible.len());
-        let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
-        for (at, candidate) in eligible.iter().enumerate() {
-            if line_rooms[at * lines..(at + 1) * lines].iter().all(|room| *room == 0) {
-                continue;
-            }
-            let location = catalogue.location(candidate.location).expect("an eligible location exists");
-            let distance = point.as_ref().map(|point| {
-                candidate.distance_m.unwrap_or_else(|| {
-                    catalogue.stores.vector(candidate.location).map_or_else(
-                        || distance_m(request_point(request), location.coordinates),
-                        |vector| distance_between(point, vector),
-                    )
-                })
-            });
-            let mut key = 0u128;
-            for (slot, rank) in profile.rank_by.iter().enumerate() {
-                let value = match rank {
-                    RankKey::Distance => distance.unwrap_or(0),
-                    RankKey::Priority => u32::from(location.priority),
-                    RankKey::Cost => profile.cost_of(&location.name),
-                };
-                key |= u128::from(value) << (96 - 32 * slot);
-            }
-            distances[at] = distance;
-            useful.push(key | at as u128);
-        }
-        // The total order: the profile's keys in turn, then the location name's bytes
-        // (only runs of equal keys need the names). Only the best `prefix` are put in
-        // order (with every candidate tied with the last of them): the search rarely
-        // looks further, and asks for the rest when it does.
-        let ordered = if useful.len() > prefix {
-            useful.select_nth_unstable(prefix - 1);
-            let boundary = useful[prefix - 1] >> 32;
-            let mut end = prefix;
-            for index in prefix..useful.len() {
-                if useful[index] >> 32 == boundary {
-                    useful.swap(index, end);
-                    end += 1;
-                }
-            }
-            end
-        } else {
-            useful.len()
-        };
-        useful[..ordered].sort_unstable();
-        let name =
-            |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
-        let mut start = 0;
-        while start < ordered {
-            let end = start + useful[start..ordered].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
-            if end - start > 1 {
-                useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
-            }
-            start = end;
-        }
-        let mut ranked = Ranked {
-            ordered,
-            locations: Vec::with_capacity(useful.len()),
-            distances: Vec::with_capacity(useful.len()),
-            capacity: Vec::with_capacity(useful.len() * pools),
-            rooms: Vec::with_capacity(useful.len() * lines),
-        };
-        for packed in useful {
-            let at = at_of(packed);
-            ranked.locations.push(eligible[at].location);
-            ranked.distances.push(distances[at]);
-            ranked.capacity.extend_from_slice(&capacity[at * pools..(at + 1) * pools]);
-            ranked.rooms.extend_from_slice(&line_rooms[at * lines..(at + 1) * lines]);
-        }
-        ranked
-    }
-
     /// Holds the allocation's component lines (the shared hold path) and builds the outcome.
     #[allow(clippy::too_many_arguments)]
     fn hold_allocation(
@@ -525,19 +357,6 @@ impl Engine {
     }
 }
 
-/// The delivery point of a request (the origin for a pickup, which has no distances).
-fn request_point(request: &SourcedReserveRequest) -> crate::model::Coordinates {
-    match &request.destination {
-        Destination::Delivery { point } => *point,
-        Destination::Pickup { .. } => crate::model::Coordinates { latitude: 0.0, longitude: 0.0 },
-    }
-}
-
-/// The index in `eligible` packed into the low 32 bits of a rank key.
-fn at_of(packed: u128) -> usize {
-    (packed & u128::from(u32::MAX)) as usize
-}
-
 fn no_eligible_location(request: &SourcedReserveRequest) -> EngineError {
     let lines = request
         .lines
@@ -624,56 +443,6 @@ fn same_order(existing: &Reservation, order: &ResolvedOrder) -> bool {
     before.sort_unstable();
     now.sort_unstable();
     before == now
-}
-
-/// The channel's locations that pass the profile's filters for this destination.
-fn eligible_locations(
-    catalogue: &Catalogue,
-    channel: &Channel,
-    profile: &SourcingProfile,
-    destination: &Destination,
-) -> Result<Vec<Eligible>, EngineError> {
-    let mut excluded: Vec<LocationId> =
-        profile.exclude_locations.iter().filter_map(|name| catalogue.location_id(name)).collect();
-    excluded.sort_unstable();
-    let passes = |id: LocationId| {
-        let location = catalogue.location(id).expect("a channel's locations exist");
-        !profile.exclude_kinds.contains(&location.kind) && excluded.binary_search(&id).is_err()
-    };
-    match destination {
-        Destination::Pickup { store } => {
-            let id = catalogue.location_id(store).ok_or_else(|| EngineError::UnknownLocation(store.clone()))?;
-            let location = catalogue.location(id).expect("an id names a location");
-            if !channel.contains(id) || !location.flags.pickup {
-                return Err(EngineError::NotPickupStore { store: store.clone(), channel: channel.name.to_string() });
-            }
-            Ok(if passes(id) { vec![Eligible { location: id, distance_m: None }] } else { Vec::new() })
-        }
-        Destination::Delivery { point } => {
-            let from = unit_vector(*point);
-            let mut eligible = Vec::new();
-            for &id in &channel.locations {
-                let location = catalogue.location(id).expect("a channel's locations exist");
-                if !location.flags.ships || !passes(id) {
-                    continue;
-                }
-                let mut distance = None;
-                if let Some(km) = profile.max_distance_km {
-                    let metres = catalogue
-                        .stores
-                        .vector(id)
-                        .map_or_else(|| distance_m(*point, location.coordinates), |to| distance_between(&from, to));
-                    if f64::from(metres) > km * 1_000.0 {
-                        continue;
-                    }
-                    distance = Some(metres);
-                }
-                eligible.push(Eligible { location: id, distance_m: distance });
-            }
-            debug_assert!(eligible.windows(2).all(|w| w[0].location < w[1].location), "channel order");
-            Ok(eligible)
-        }
-    }
 }
 
 fn validate_sourced(request: &SourcedReserveRequest) -> Result<(), EngineError> {

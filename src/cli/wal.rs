@@ -257,7 +257,6 @@ fn operation_kind(operation: &Operation) -> &'static str {
         Operation::CancelIncoming { .. } => "CancelIncoming",
         Operation::Restock(_) => "Restock",
         Operation::BulkLoad(_) => "BulkLoad",
-        // wired by the lead
         Operation::ReserveSourced(_) => "ReserveSourced",
     }
 }
@@ -334,7 +333,6 @@ fn describe_operation(operation: &Operation) -> String {
             request.step_id
         ),
         Op::BulkLoad(rows) => format!("{kind} {} rows", rows.len()),
-        // wired by the lead
         Op::ReserveSourced(request) => {
             let lines: Vec<String> = request.lines.iter().map(|l| format!("{} x{}", l.sku, l.quantity)).collect();
             let (id, channel, profile) = (&request.id, &request.channel, &request.profile);

@@ -42,7 +42,7 @@ pub fn is_safe_to_retry(operation: &Operation) -> bool {
         | Op::Fulfil { .. }
         | Op::Extend { .. }
         | Op::Restock(_) => true,
-        // wired by the lead: idempotent by reservation id, like `Reserve`.
+        // Idempotent by reservation id, like `Reserve`.
         Op::ReserveSourced(_) => true,
         Op::SetOnHand { expected_version, .. } => expected_version.is_some(),
         Op::UpsertLocations(_)

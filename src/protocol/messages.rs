@@ -566,9 +566,8 @@ pub fn operation_role(operation: &Operation) -> Role {
         | Op::Release { .. }
         | Op::Fulfil { .. }
         | Op::Extend { .. }
-        | Op::Restock(_) => Role::Reserve,
-        // wired by the lead
-        Op::ReserveSourced(_) => Role::Reserve,
+        | Op::Restock(_)
+        | Op::ReserveSourced(_) => Role::Reserve,
         Op::UpsertLocations(_)
         | Op::UpsertChannel(_)
         | Op::DefineKit { .. }

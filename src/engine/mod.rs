@@ -42,8 +42,8 @@ pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
 pub use returns::RestockRequest;
 pub use sourcing::{
-    distance_m, AllocatedLine, Destination, OrderLine, ProfileError, RankKey, SourcedOutcome, SourcedReserveRequest,
-    SourcingProfile, SourcingProfiles, StoreIndex, StoreMatch, StoreQuery,
+    distance_m, AllocatedLine, Destination, LocationFlag, OrderLine, ProfileError, RankKey, SourcedOutcome,
+    SourcedReserveRequest, SourcingProfile, SourcingProfiles, StoreIndex, StoreMatch, StoreQuery,
 };
 pub use verify::{Finding, VerifyReport};
 

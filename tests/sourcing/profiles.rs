@@ -31,6 +31,7 @@ minimise_locations = false
 max_locations = 2
 max_distance_km = 250.5
 exclude_kinds = ["DropShipVendor"]
+exclude_flags = ["pickup"]
 exclude_locations = ["STORE-9"]
 location_costs = { "WH-1" = 3, "WH-2" = 7 }
 default_cost = 5
@@ -51,6 +52,7 @@ fn toml_reads_every_field_defaults_the_rest_and_round_trips() {
     assert_eq!(cheap.max_locations, 2);
     assert_eq!(cheap.max_distance_km, Some(250.5));
     assert_eq!(cheap.exclude_kinds, vec![LocationKind::DropShipVendor]);
+    assert_eq!(cheap.exclude_flags, vec![stockd::engine::LocationFlag::Pickup]);
     assert_eq!(cheap.exclude_locations, vec!["STORE-9".to_owned()]);
     assert_eq!((cheap.cost_of("WH-1"), cheap.cost_of("WH-2"), cheap.cost_of("other")), (3, 7, 5));
     assert!(cheap.allow_backorder && cheap.allow_preorder);
@@ -79,6 +81,7 @@ fn bad_profiles_are_refused_naming_the_profile_and_the_field() {
         ("[profile.p]\nmax_distance_km = -1.0", "max_distance_km"),
         ("[profile.p]\nmax_distance_km = nan", "max_distance_km"),
         ("[profile.p]\nexclude_kinds = [\"Castle\"]", "exclude_kinds"),
+        ("[profile.p]\nexclude_flags = [\"open\"]", "exclude_flags"),
         ("[profile.p]\nexclude_locations = [\"\"]", "exclude_locations"),
         ("[profile.p]\nlocation_costs = { \"WH\" = -1 }", "location_costs"),
         ("[profile.p]\nallow_backorder = \"yes\"", "allow_backorder"),

@@ -5,7 +5,7 @@
 
 use super::*;
 use proptest::prelude::*;
-use stockd::engine::{distance_m, RankKey, StoreQuery};
+use stockd::engine::{distance_m, LocationFlag, RankKey, StoreQuery};
 use stockd::model::LocationKind;
 
 const KINDS: [LocationKind; 5] = [
@@ -69,21 +69,25 @@ fn profile() -> impl Strategy<Value = SourcingProfile> {
         prop::option::weighted(0.3, 0usize..5),
         prop::option::weighted(0.3, 0usize..6),
         ([0u32..4, 0u32..4, 0u32..4, 0u32..4, 0u32..4, 0u32..4], 0u32..4),
-        any::<bool>(),
+        (any::<bool>(), prop::bool::weighted(0.3)),
     )
-        .prop_map(|(rank_by, minimise, max_locations, km, kind, excluded, (costs, default_cost), backorder)| {
-            let mut profile = SourcingProfile::new("random");
-            profile.rank_by = rank_by;
-            profile.minimise_locations = minimise;
-            profile.max_locations = max_locations;
-            profile.max_distance_km = km.map(f64::from);
-            profile.exclude_kinds = kind.map(|k| vec![KINDS[k]]).unwrap_or_default();
-            profile.exclude_locations = excluded.map(|i| vec![format!("L{}", (i * 7 + 3) % 10)]).unwrap_or_default();
-            profile.location_costs = (0..6).map(|i| (format!("L{}", (i * 7 + 3) % 10), costs[i])).collect();
-            profile.default_cost = default_cost;
-            profile.allow_backorder = backorder;
-            profile
-        })
+        .prop_map(
+            |(rank_by, minimise, max_locations, km, kind, excluded, (costs, default_cost), (backorder, no_pickup))| {
+                let mut profile = SourcingProfile::new("random");
+                profile.rank_by = rank_by;
+                profile.minimise_locations = minimise;
+                profile.max_locations = max_locations;
+                profile.max_distance_km = km.map(f64::from);
+                profile.exclude_kinds = kind.map(|k| vec![KINDS[k]]).unwrap_or_default();
+                profile.exclude_locations =
+                    excluded.map(|i| vec![format!("L{}", (i * 7 + 3) % 10)]).unwrap_or_default();
+                profile.location_costs = (0..6).map(|i| (format!("L{}", (i * 7 + 3) % 10), costs[i])).collect();
+                profile.default_cost = default_cost;
+                profile.allow_backorder = backorder;
+                profile.exclude_flags = if no_pickup { vec![LocationFlag::Pickup] } else { Vec::new() };
+                profile
+            },
+        )
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -122,6 +126,7 @@ fn eligible(case: &Case, site: &Site) -> bool {
     site.in_channel
         && site.spec.flags.ships
         && !profile.exclude_kinds.contains(&site.spec.kind)
+        && !(profile.exclude_flags.contains(&LocationFlag::Pickup) && site.spec.flags.pickup)
         && !profile.exclude_locations.contains(&site.spec.name)
         && profile.max_distance_km.is_none_or(|km| f64::from(distance) <= km * 1_000.0)
 }

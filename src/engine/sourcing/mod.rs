@@ -19,7 +19,7 @@ mod reserve;
 mod stores;
 
 pub use geo::{distance_m, StoreIndex};
-pub use profile::{ProfileError, RankKey, SourcingProfile, SourcingProfiles};
+pub use profile::{LocationFlag, ProfileError, RankKey, SourcingProfile, SourcingProfiles};
 pub use stores::{StoreMatch, StoreQuery};
 
 use super::reserve::ReserveOutcome;

@@ -5,9 +5,29 @@
 //! logged as its concrete after-image, so replaying the log never needs them.
 
 use crate::limits::{MAX_PROFILE_LIST_ENTRIES, MAX_SOURCING_LOCATIONS, MAX_SOURCING_PROFILES};
-use crate::model::{validate_id, IdKind, LocationKind};
+use crate::model::{validate_id, IdKind, LocationFlags, LocationKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// A location flag a profile may exclude by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationFlag {
+    /// The location ships to customers.
+    Ships,
+    /// The location serves click & collect.
+    Pickup,
+}
+
+impl LocationFlag {
+    /// Whether a location has this flag.
+    pub fn is_set(self, flags: LocationFlags) -> bool {
+        match self {
+            LocationFlag::Ships => flags.ships,
+            LocationFlag::Pickup => flags.pickup,
+        }
+    }
+}
 
 /// One key of a profile's candidate order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -40,6 +60,10 @@ pub struct SourcingProfile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_distance_km: Option<f64>,
     pub exclude_kinds: Vec<LocationKind>,
+    /// Locations with any of these flags are never used (`pickup`: keep the stock
+    /// of click & collect stores for their own customers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_flags: Vec<LocationFlag>,
     pub exclude_locations: Vec<String>,
     /// Cost per location for `RankKey::Cost`; a location not listed costs `default_cost`.
     pub location_costs: BTreeMap<String, u32>,
@@ -62,6 +86,7 @@ impl SourcingProfile {
             max_locations: 3,
             max_distance_km: None,
             exclude_kinds: Vec::new(),
+            exclude_flags: Vec::new(),
             exclude_locations: Vec::new(),
             location_costs: BTreeMap::new(),
             default_cost: 0,
@@ -104,6 +129,7 @@ impl SourcingProfile {
         }
         for (field, count) in [
             ("exclude_kinds", self.exclude_kinds.len()),
+            ("exclude_flags", self.exclude_flags.len()),
             ("exclude_locations", self.exclude_locations.len()),
             ("location_costs", self.location_costs.len()),
         ] {
@@ -138,12 +164,13 @@ pub struct SourcingProfiles {
     profiles: BTreeMap<String, Arc<SourcingProfile>>,
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "rank_by",
     "minimise_locations",
     "max_locations",
     "max_distance_km",
     "exclude_kinds",
+    "exclude_flags",
     "exclude_locations",
     "location_costs",
     "default_cost",
@@ -275,6 +302,7 @@ fn decode_profile(name: &str, value: toml::Value) -> Result<SourcingProfile, Pro
             "max_locations" => profile.max_locations = value.try_into().map_err(bad)?,
             "max_distance_km" => profile.max_distance_km = Some(value.try_into().map_err(bad)?),
             "exclude_kinds" => profile.exclude_kinds = value.try_into().map_err(bad)?,
+            "exclude_flags" => profile.exclude_flags = value.try_into().map_err(bad)?,
             "exclude_locations" => profile.exclude_locations = value.try_into().map_err(bad)?,
             "location_costs" => profile.location_costs = value.try_into().map_err(bad)?,
             "default_cost" => profile.default_cost = value.try_into().map_err(bad)?,

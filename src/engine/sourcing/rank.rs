@@ -265,7 +265,9 @@ pub(super) fn eligible_locations(
     excluded.sort_unstable();
     let passes = |id: LocationId| {
         let location = catalogue.location(id).expect("a channel's locations exist");
-        !profile.exclude_kinds.contains(&location.kind) && excluded.binary_search(&id).is_err()
+        !profile.exclude_kinds.contains(&location.kind)
+            && !profile.exclude_flags.iter().any(|flag| flag.is_set(location.flags))
+            && excluded.binary_search(&id).is_err()
     };
     match destination {
         Destination::Pickup { store } => {

@@ -28,7 +28,7 @@ pub enum ReplayError {
     NotCatalogue(&'static str),
 }
 
-/// One step of the position half of a replay ([`PositionReplay`]), in log order.
+/// One step of the position part of a replay ([`PositionReplay`]), in log order.
 #[derive(Debug)]
 pub enum PositionStep {
     Image(LoggedPosition),
@@ -36,9 +36,9 @@ pub enum PositionStep {
     Catalogue(Box<Operation>),
 }
 
-/// The position half of a replay: SKU names, catalogue changes and position images,
+/// The position part of a replay: SKU names, catalogue changes and position images,
 /// stored in log order by one thread. Positions and reservations are separate
-/// tables and an image replaces whatever it finds, so each half can be replayed on
+/// tables and an image replaces whatever it finds, so each part can be replayed on
 /// its own thread: each position (each reservation) still ends as its last image.
 ///
 /// It write-locks every stock shard once and keeps them (replay runs before the
@@ -104,30 +104,56 @@ impl<'a> PositionReplay<'a> {
     }
 }
 
-/// The reservation half of a replay: reservation images stored in log order by one
-/// thread, which locks every reservation shard once and keeps them until dropped.
+/// The reservation part of a replay: reservation images stored in log order by one
+/// thread, which locks the reservation shards it holds once and keeps them until dropped.
 /// Deadlines and the remembered count are set by [`Engine::rebuild_deadlines`].
+///
+/// Reservation shards are independent too: two `ReservationReplay`s over disjoint
+/// halves ([`ReservationReplay::half`]) let two threads share the work.
 pub struct ReservationReplay<'a> {
     engine: &'a Engine,
+    /// The first shard held; `shards[i]` is shard `first + i`.
+    first: usize,
     shards: Vec<MutexGuard<'a, ReservationShard>>,
 }
 
 impl<'a> ReservationReplay<'a> {
+    /// Holds every reservation shard.
     pub fn new(engine: &'a Engine) -> ReservationReplay<'a> {
-        assert!(engine.journal.is_none(), "replay runs before a journal is attached");
-        let table = &engine.reservations;
-        ReservationReplay { engine, shards: (0..table.shard_count()).map(|index| table.lock_shard(index)).collect() }
+        Self::holding(engine, 0..engine.reservations.shard_count())
     }
 
+    /// Holds the lower (`upper` false) or upper half of the reservation shards.
+    pub fn half(engine: &'a Engine, upper: bool) -> ReservationReplay<'a> {
+        let (count, middle) = (engine.reservations.shard_count(), engine.reservations.shard_count() / 2);
+        Self::holding(engine, if upper { middle..count } else { 0..middle })
+    }
+
+    fn holding(engine: &'a Engine, shards: std::ops::Range<usize>) -> ReservationReplay<'a> {
+        assert!(engine.journal.is_none(), "replay runs before a journal is attached");
+        let table = &engine.reservations;
+        ReservationReplay { engine, first: shards.start, shards: shards.map(|index| table.lock_shard(index)).collect() }
+    }
+
+    /// Whether the reservation `id` lives in a shard this replay holds.
+    pub fn holds(&self, id: &str) -> bool {
+        self.engine.reservations.shard_of(id).wrapping_sub(self.first) < self.shards.len()
+    }
+
+    /// Stores an image of a reservation in a shard this replay holds.
     pub fn store(&mut self, image: LoggedReservation) {
-        let table = &self.engine.reservations;
+        let id = match &image {
+            LoggedReservation::Present(reservation) => &*reservation.id,
+            LoggedReservation::Forgotten { id } => id.as_str(),
+        };
+        let index = self.engine.reservations.shard_of(id).wrapping_sub(self.first);
+        let shard = self.shards.get_mut(index).expect("the image's shard is held by this replay");
         match image {
             LoggedReservation::Present(reservation) => {
-                let shard = &mut self.shards[table.shard_of(&reservation.id)];
                 shard.by_id.insert(reservation.id.clone(), reservation);
             }
             LoggedReservation::Forgotten { id } => {
-                self.shards[table.shard_of(&id)].by_id.remove(id.as_str());
+                shard.by_id.remove(id.as_str());
             }
         }
     }

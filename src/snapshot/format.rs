@@ -142,9 +142,33 @@ pub fn write_snapshot(
     let name = snapshot_file_name(covers_lsn, created_at_ms);
     let path = dir.join(&name);
     let temporary = dir.join(format!(".{name}.tmp"));
-    let mut file = File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(&[0u8; SNAPSHOT_HEADER_BYTES]).map_err(io(&temporary))?;
-    let (mut file, body_bytes, body_crc) = stream_archive(image, file, &temporary)?;
+    let file = File::create(&temporary).map_err(io(&temporary))?;
+    let written = write_temporary(image, file, &temporary, [covers_lsn, complete_lsn, created_at_ms]);
+    let header = match written {
+        Ok(header) => header,
+        Err(error) => {
+            let _ = fs::remove_file(&temporary); // best effort: the error is what matters
+            return Err(error);
+        }
+    };
+    fs::rename(&temporary, &path).map_err(io(&path))?;
+    sync_dir(dir).map_err(|error| match error {
+        WalError::Io { path, source } => SnapshotError::Io { path, source },
+        other => corrupt(dir, 0, other.to_string()),
+    })?;
+    Ok((path, header))
+}
+
+/// Writes the whole temporary file (header placeholder, streamed body, then the
+/// header) and fsyncs it.
+fn write_temporary(
+    image: &EngineImage,
+    mut file: File,
+    temporary: &Path,
+    [covers_lsn, complete_lsn, created_at_ms]: [u64; 3],
+) -> Result<SnapshotHeader, SnapshotError> {
+    file.write_all(&[0u8; SNAPSHOT_HEADER_BYTES]).map_err(io(temporary))?;
+    let (mut file, body_bytes, body_crc) = stream_archive(image, file, temporary, WRITE_CHUNK_BYTES)?;
     let header = SnapshotHeader {
         covers_lsn,
         complete_lsn,
@@ -154,27 +178,27 @@ pub fn write_snapshot(
         reservations: image.reservations.len() as u64,
         body_crc,
     };
-    file.seek(SeekFrom::Start(0)).map_err(io(&temporary))?;
-    file.write_all(&header.encode()).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
-    drop(file);
-    fs::rename(&temporary, &path).map_err(io(&path))?;
-    sync_dir(dir).map_err(|error| match error {
-        WalError::Io { path, source } => SnapshotError::Io { path, source },
-        other => corrupt(dir, 0, other.to_string()),
-    })?;
-    Ok((path, header))
+    file.seek(SeekFrom::Start(0)).map_err(io(temporary))?;
+    file.write_all(&header.encode()).map_err(io(temporary))?;
+    file.sync_all().map_err(io(temporary))?;
+    Ok(header)
 }
 
 /// Archives `image` onto the end of `file` (positioned after the header): returns
 /// the file, the body's size and its CRC32C.
-fn stream_archive(image: &EngineImage, file: File, path: &Path) -> Result<(File, u64, u32), SnapshotError> {
+fn stream_archive<W: SyncWritten + Send>(
+    image: &EngineImage,
+    file: W,
+    path: &Path,
+    chunk_bytes: usize,
+) -> Result<(W, u64, u32), SnapshotError> {
+    assert!(chunk_bytes > 0);
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(WRITE_CHUNKS_IN_FLIGHT);
     let (recycle, recycled) = mpsc::sync_channel::<Vec<u8>>(WRITE_CHUNKS_IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = std::thread::Builder::new()
             .name("stockd-snapshot".to_owned())
-            .spawn_scoped(scope, move || -> std::io::Result<(File, u64, u32)> {
+            .spawn_scoped(scope, move || -> std::io::Result<(W, u64, u32)> {
                 let mut file = file;
                 let (mut written, mut unsynced, mut crc) = (0u64, 0u64, 0u32);
                 for mut chunk in receiver {
@@ -183,7 +207,7 @@ fn stream_archive(image: &EngineImage, file: File, path: &Path) -> Result<(File,
                     written += chunk.len() as u64;
                     unsynced += chunk.len() as u64;
                     if unsynced >= SYNC_EVERY_BYTES {
-                        file.sync_data()?;
+                        file.sync_written()?;
                         unsynced = 0;
                     }
                     chunk.clear();
@@ -192,7 +216,7 @@ fn stream_archive(image: &EngineImage, file: File, path: &Path) -> Result<(File,
                 Ok((file, written, crc))
             })
             .map_err(io(path))?;
-        let chunks = ChunkSender { chunk: Vec::with_capacity(WRITE_CHUNK_BYTES), sender, recycled };
+        let chunks = ChunkSender { chunk: Vec::with_capacity(chunk_bytes), chunk_bytes, sender, recycled };
         let archived = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(image, IoWriter::new(chunks));
         let archive_error = match archived {
             Ok(writer) => writer.into_inner().finish().err().map(|error| error.to_string()),
@@ -207,16 +231,35 @@ fn stream_archive(image: &EngineImage, file: File, path: &Path) -> Result<(File,
     })
 }
 
+/// Where a streamed archive goes: a file, `fdatasync`ed as it grows (a vector in tests).
+trait SyncWritten: Write {
+    fn sync_written(&mut self) -> std::io::Result<()>;
+}
+
+impl SyncWritten for File {
+    fn sync_written(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+#[cfg(test)]
+impl SyncWritten for Vec<u8> {
+    fn sync_written(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An `io::Write` that hands full chunks to the writing thread.
 struct ChunkSender {
     chunk: Vec<u8>,
+    chunk_bytes: usize,
     sender: mpsc::SyncSender<Vec<u8>>,
     recycled: mpsc::Receiver<Vec<u8>>,
 }
 
 impl ChunkSender {
     fn send_chunk(&mut self) -> std::io::Result<()> {
-        let next = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(WRITE_CHUNK_BYTES));
+        let next = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.chunk_bytes));
         let full = std::mem::replace(&mut self.chunk, next);
         self.sender
             .send(full)
@@ -235,9 +278,9 @@ impl ChunkSender {
 
 impl Write for ChunkSender {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let taken = bytes.len().min(WRITE_CHUNK_BYTES - self.chunk.len());
+        let taken = bytes.len().min(self.chunk_bytes - self.chunk.len());
         self.chunk.extend_from_slice(&bytes[..taken]);
-        if self.chunk.len() == WRITE_CHUNK_BYTES {
+        if self.chunk.len() == self.chunk_bytes {
             self.send_chunk()?;
         }
         Ok(taken)
@@ -320,4 +363,22 @@ fn checked_archive<'b>(
 fn deserialize(path: &Path, archived: &rkyv::Archived<EngineImage>) -> Result<EngineImage, SnapshotError> {
     rkyv::deserialize::<EngineImage, rkyv::rancor::Error>(archived)
         .map_err(|error| corrupt(path, SNAPSHOT_HEADER_BYTES as u64, format!("cannot read the archive: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_archive_is_the_archive_byte_for_byte_whatever_the_chunk_size() {
+        let settings = crate::demo::DemoSettings { skus: 300, locations: 5, ..Default::default() };
+        let image = crate::demo::build(&settings).unwrap().0.export_image();
+        assert!(image.positions.len() >= 1_000);
+        let whole = rkyv::to_bytes::<rkyv::rancor::Error>(&image).unwrap();
+        for chunk_bytes in [1, 7, 4096, whole.len(), whole.len() + 1] {
+            let (streamed, bytes, crc) = stream_archive(&image, Vec::new(), Path::new("test"), chunk_bytes).unwrap();
+            assert_eq!(streamed, whole.as_slice(), "chunks of {chunk_bytes}");
+            assert_eq!((bytes, crc), (whole.len() as u64, crc32c::crc32c(&whole)));
+        }
+    }
 }

@@ -89,17 +89,25 @@ const REPLAY_BATCH: usize = 4096;
 /// Batches in flight between the two threads (and buffers recycled back).
 const REPLAY_BATCHES_IN_FLIGHT: usize = 4;
 
-/// Position steps on their way to the position thread, all from one segment:
-/// LSN, byte offset in the segment, step. Its vector goes back and forth.
+/// What the reading thread hands the other one.
+enum Step {
+    Position(PositionStep),
+    /// An image for a reservation shard the other thread holds.
+    Reservation(LoggedReservation),
+}
+
+/// Steps on their way to the second thread, all from one segment: LSN, byte
+/// offset in the segment, step. Its vector goes back and forth.
 struct Batch {
     path: PathBuf,
-    steps: Vec<(u64, u64, PositionStep)>,
+    steps: Vec<(u64, u64, Step)>,
 }
 
 /// Where the reading thread puts a change's images: positions into the batch for
-/// the other thread, reservations straight into the reservation table.
+/// the other thread, reservations into the table if this thread holds their shard
+/// (the lower half), else into the batch too.
 struct Split<'b, 'e> {
-    steps: &'b mut Vec<(u64, u64, PositionStep)>,
+    steps: &'b mut Vec<(u64, u64, Step)>,
     reservations: &'b mut ReservationReplay<'e>,
     lsn: u64,
     offset: u64,
@@ -107,19 +115,29 @@ struct Split<'b, 'e> {
 
 impl ImageSink for Split<'_, '_> {
     fn position(&mut self, image: LoggedPosition) {
-        self.steps.push((self.lsn, self.offset, PositionStep::Image(image)));
+        self.steps.push((self.lsn, self.offset, Step::Position(PositionStep::Image(image))));
     }
     fn reservation(&mut self, image: LoggedReservation) {
-        self.reservations.store(image);
+        let id = match &image {
+            LoggedReservation::Present(reservation) => &*reservation.id,
+            LoggedReservation::Forgotten { id } => id.as_str(),
+        };
+        if self.reservations.holds(id) {
+            self.reservations.store(image);
+        } else {
+            self.steps.push((self.lsn, self.offset, Step::Reservation(image)));
+        }
     }
 }
 
 /// Replays the log from `from` into `engine` on two threads (see
 /// [`crate::engine::PositionReplay`]): this one reads, checks and decodes every
-/// record and stores reservation images; the other stores SKU names, catalogue
-/// changes and position images, in log order, handed over in batches through a
-/// bounded channel. Nothing on disk is changed. Returns what was read and the last
-/// LSN replayed.
+/// record and stores the images of reservations in the lower half of the
+/// reservation shards; the other stores SKU names, catalogue changes, position
+/// images and the other half's reservation images, in log order, handed over in
+/// batches through a bounded channel. (Storing position images alone, the second
+/// thread had half the first one's work.) Nothing on disk is changed. Returns what
+/// was read and the last LSN replayed.
 fn replay_log(
     engine: &Engine,
     wal_dir: &Path,
@@ -127,14 +145,22 @@ fn replay_log(
     target: RecoveryTarget,
 ) -> Result<(LogReadSummary, Option<u64>), RecoveryError> {
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(REPLAY_BATCHES_IN_FLIGHT);
-    let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<(u64, u64, PositionStep)>>(REPLAY_BATCHES_IN_FLIGHT);
+    let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<(u64, u64, Step)>>(REPLAY_BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let applier = std::thread::Builder::new()
             .name("stockd-replay".to_owned())
             .spawn_scoped(scope, move || -> Result<(), WalError> {
                 let mut positions = PositionReplay::new(engine);
+                let mut reservations = ReservationReplay::half(engine, true);
                 for mut batch in receiver {
                     for (lsn, offset, step) in batch.steps.drain(..) {
+                        let step = match step {
+                            Step::Position(step) => step,
+                            Step::Reservation(image) => {
+                                reservations.store(image);
+                                continue;
+                            }
+                        };
                         positions.step(step).map_err(|error| WalError::Corrupt {
                             path: batch.path.clone(),
                             offset,
@@ -146,7 +172,7 @@ fn replay_log(
                 Ok(())
             })
             .map_err(WalError::io(wal_dir))?;
-        let mut reservations = ReservationReplay::new(engine);
+        let mut reservations = ReservationReplay::half(engine, false);
         let mut last = None;
         let mut batch = Batch { path: PathBuf::new(), steps: Vec::with_capacity(REPLAY_BATCH) };
         let mut segment: Option<*const Path> = None;
@@ -183,7 +209,7 @@ fn replay_log(
                 ReplayHead::Catalogue { operation } => Some(PositionStep::Catalogue(Box::new(operation))),
             };
             if let Some(step) = step {
-                batch.steps.push((lsn, offset, step));
+                batch.steps.push((lsn, offset, Step::Position(step)));
             }
             last = Some(lsn);
             Ok(Visit::Continue)

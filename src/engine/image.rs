@@ -14,6 +14,8 @@ use super::stock_table::PositionEntry;
 use super::{Engine, EngineConfig};
 use crate::model::{Catalogue, Channel, ChannelBuffer, Kit, Location, LocationId, LocationSpec, Position, SkuId};
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -59,6 +61,8 @@ pub enum ImageError {
     DuplicateReservation(String),
     #[error("an invalid name: {0}")]
     InvalidName(String),
+    #[error("the archive does not read back: {0}")]
+    Archive(String),
 }
 
 impl Engine {
@@ -100,76 +104,141 @@ impl Engine {
     /// Builds an engine holding exactly `image`, checking that every id it names exists.
     pub fn from_image(config: EngineConfig, image: EngineImage) -> Result<Engine, ImageError> {
         let engine = Engine::new(config);
-        let mut catalogue = Catalogue::default();
-        for (index, spec) in image.locations.into_iter().enumerate() {
-            let id = LocationId(index as u32);
-            let name: Arc<str> = Arc::from(spec.name.as_str());
-            if catalogue.location_ids.insert(name.clone(), id).is_some() {
-                return Err(ImageError::DuplicateLocation(spec.name));
-            }
-            catalogue.locations.push(Location {
-                id,
-                name,
-                kind: spec.kind,
-                coordinates: spec.coordinates,
-                flags: spec.flags,
-                priority: spec.priority,
-            });
-        }
-        let known_locations = catalogue.locations.len();
-        let check_location = |what, location: LocationId| {
-            if location.index() < known_locations {
-                Ok(())
-            } else {
-                Err(ImageError::UnknownLocation { what, location: location.0, known: known_locations })
+        let locations = catalogue_locations(image.locations)?;
+        engine.intern_image_names(image.sku_names.iter().map(String::as_str))?;
+        let catalogue = catalogue_of(locations, image.channels, image.kits, engine.skus.len())?;
+        let (known_skus, known_locations) = (engine.skus.len(), catalogue.locations.len());
+        engine.catalogue.store(Arc::new(catalogue));
+        let check_sku = |what, sku: SkuId| check_sku(what, sku, known_skus);
+        let check_location = |what, location: LocationId| check_location(what, location, known_locations);
+        engine.load_positions(image.positions, &check_sku, &check_location)?;
+        engine.restore_reservations(image.reservations, known_skus, known_locations)?;
+        Ok(engine)
+    }
+
+    /// Builds an engine straight from a validated snapshot archive, without
+    /// deserialising its positions into an [`EngineImage`] first: each SKU's
+    /// positions go from the archive into its shard, on two threads. Returns `None`
+    /// if the positions are not in the order [`Engine::export_image`] writes for
+    /// this engine's shard count (a snapshot from an engine with another
+    /// `stock_shards`): the caller then takes the general path, [`Engine::from_image`].
+    pub fn from_archived_image(
+        config: EngineConfig,
+        archived: &ArchivedEngineImage,
+    ) -> Result<Option<Engine>, ImageError> {
+        let engine = Engine::new(config);
+        let locations = catalogue_locations(unarchive(&archived.locations)?)?;
+        let (known_skus, known_locations) = (archived.sku_names.len(), locations.locations.len());
+        let chunks = position_chunks(&archived.positions);
+        let next_chunk = AtomicUsize::new(0);
+        let out_of_order = AtomicBool::new(false);
+        let positions = || -> Result<(), ImageError> {
+            loop {
+                let index = next_chunk.fetch_add(1, Ordering::Relaxed);
+                let Some(range) = chunks.get(index) else { return Ok(()) };
+                if out_of_order.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let ordered =
+                    engine.load_archived_positions(&archived.positions, range.clone(), known_skus, known_locations)?;
+                if !ordered {
+                    out_of_order.store(true, Ordering::Relaxed);
+                }
             }
         };
-        for name in &image.sku_names {
+        std::thread::scope(|scope| -> Result<(), ImageError> {
+            let helper = std::thread::Builder::new()
+                .name("stockd-snapshot-load".to_owned())
+                .spawn_scoped(scope, positions)
+                .map_err(|error| ImageError::Archive(format!("cannot start a loading thread: {error}")))?;
+            let mine = engine.intern_image_names(archived.sku_names.iter().map(|name| name.as_str())).and_then(|()| {
+                let channels = unarchive(&archived.channels)?;
+                let catalogue = catalogue_of(locations, channels, unarchive(&archived.kits)?, known_skus)?;
+                engine.catalogue.store(Arc::new(catalogue));
+                positions()
+            });
+            let theirs = helper.join().expect("the snapshot loading thread does not panic");
+            mine.and(theirs)
+        })?;
+        if out_of_order.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        assert_eq!(engine.skus.len(), known_skus, "every archived SKU name was interned");
+        engine.restore_reservations(unarchive(&archived.reservations)?, known_skus, known_locations)?;
+        Ok(Some(engine))
+    }
+
+    /// Interns the image's SKU names in order: a name's index becomes its id.
+    fn intern_image_names<'n>(&self, names: impl Iterator<Item = &'n str>) -> Result<(), ImageError> {
+        for name in names {
             crate::model::validate_id(crate::model::IdKind::Sku, name)
                 .map_err(|error| ImageError::InvalidName(error.to_string()))?;
-            let before = engine.skus.len();
-            let id = engine.skus.intern(name, None).map_err(|error| ImageError::InvalidName(error.to_string()))?;
+            let before = self.skus.len();
+            let id = self.skus.intern(name, None).map_err(|error| ImageError::InvalidName(error.to_string()))?;
             if id.index() != before {
-                return Err(ImageError::DuplicateSku(name.clone()));
+                return Err(ImageError::DuplicateSku(name.to_owned()));
             }
         }
-        let known_skus = engine.skus.len();
-        let check_sku = |what, sku: SkuId| {
-            if sku.index() < known_skus {
-                Ok(())
-            } else {
-                Err(ImageError::UnknownSku { what, sku: sku.0, known: known_skus })
-            }
-        };
-        for channel in image.channels {
-            for location in &channel.locations {
-                check_location("a channel", *location)?;
-            }
-            let name: Arc<str> = Arc::from(channel.name.as_str());
-            catalogue.channels.insert(name.clone(), Arc::new(Channel::new(name, channel.locations, channel.buffer)));
-        }
-        for kit in image.kits {
-            check_sku("a kit", kit.sku)?;
-            for component in &kit.components {
-                check_sku("a kit component", component.sku)?;
-            }
-            catalogue.kits.insert(kit.sku, Arc::new(kit));
-        }
-        // The store finder's index is derived from the locations (sourcing, issue 6).
-        catalogue.reindex_stores();
-        engine.catalogue.store(Arc::new(catalogue));
-        engine.load_positions(image.positions, &check_sku, &check_location)?;
-        for reservation in image.reservations {
+        Ok(())
+    }
+
+    fn restore_reservations(
+        &self,
+        reservations: Vec<Reservation>,
+        known_skus: usize,
+        known_locations: usize,
+    ) -> Result<(), ImageError> {
+        for reservation in reservations {
             for line in &reservation.lines {
-                check_sku("a reservation line", line.sku)?;
-                check_location("a reservation line", line.location)?;
+                check_sku("a reservation line", line.sku, known_skus)?;
+                check_location("a reservation line", line.location, known_locations)?;
             }
             let id = reservation.id.to_string();
-            if !engine.reservations.insert_restored(reservation) {
+            if !self.reservations.insert_restored(reservation) {
                 return Err(ImageError::DuplicateReservation(id));
             }
         }
-        Ok(engine)
+        Ok(())
+    }
+
+    /// Stores the archived positions `range` (whole SKUs), checking that they
+    /// follow the export order strictly (which also rules out repeats). Returns
+    /// false, having stored nothing more, at the first position out of that order.
+    fn load_archived_positions(
+        &self,
+        all: &[ArchivedStoredPosition],
+        range: Range<usize>,
+        known_skus: usize,
+        known_locations: usize,
+    ) -> Result<bool, ImageError> {
+        let bits = self.stock.shard_bits();
+        let mask = (1u32 << bits) - 1;
+        let order = |p: &ArchivedStoredPosition| {
+            let sku = p.sku.0.to_native();
+            (sku & mask, sku >> bits, p.location.0.to_native())
+        };
+        let mut previous = range.start.checked_sub(1).map(|before| order(&all[before]));
+        let mut at = range.start;
+        let mut entries: Vec<PositionEntry> = Vec::new();
+        while at < range.end {
+            let sku = SkuId(all[at].sku.0.to_native());
+            check_sku("a position", sku, known_skus)?;
+            entries.clear();
+            while at < range.end && all[at].sku.0.to_native() == sku.0 {
+                let archived = &all[at];
+                let key = order(archived);
+                if previous.is_some_and(|previous| previous >= key) {
+                    return Ok(false);
+                }
+                previous = Some(key);
+                let location = LocationId(archived.location.0.to_native());
+                check_location("a position", location, known_locations)?;
+                entries.push(PositionEntry { location, position: unarchive(&archived.position)? });
+                at += 1;
+            }
+            self.stock.write(sku).insert_sorted(sku, std::mem::take(&mut entries));
+        }
+        Ok(true)
     }
 
     fn load_positions(
@@ -277,6 +346,96 @@ fn grouped_by_sku(positions: &[StoredPosition], known_skus: usize) -> bool {
         previous = Some(position);
     }
     true
+}
+
+/// Splits the archived positions into chunks of whole SKUs for the loading threads.
+fn position_chunks(positions: &[ArchivedStoredPosition]) -> Vec<Range<usize>> {
+    let target = positions.len().div_ceil(POSITION_CHUNKS).max(1);
+    let mut chunks = Vec::with_capacity(POSITION_CHUNKS + 1);
+    let mut start = 0;
+    while start < positions.len() {
+        let mut end = (start + target).min(positions.len());
+        while end < positions.len() && positions[end].sku.0 == positions[end - 1].sku.0 {
+            end += 1;
+        }
+        chunks.push(start..end);
+        start = end;
+    }
+    chunks
+}
+
+/// Chunks the archived positions are loaded in (taken by whichever thread is free).
+const POSITION_CHUNKS: usize = 64;
+
+fn unarchive<T: rkyv::Archive>(archived: &T::Archived) -> Result<T, ImageError>
+where
+    T::Archived: rkyv::Deserialize<T, rkyv::rancor::Strategy<rkyv::de::Pool, rkyv::rancor::Error>>,
+{
+    rkyv::deserialize::<T, rkyv::rancor::Error>(archived).map_err(|error| ImageError::Archive(error.to_string()))
+}
+
+fn check_sku(what: &'static str, sku: SkuId, known: usize) -> Result<(), ImageError> {
+    if sku.index() < known {
+        Ok(())
+    } else {
+        Err(ImageError::UnknownSku { what, sku: sku.0, known })
+    }
+}
+
+fn check_location(what: &'static str, location: LocationId, known: usize) -> Result<(), ImageError> {
+    if location.index() < known {
+        Ok(())
+    } else {
+        Err(ImageError::UnknownLocation { what, location: location.0, known })
+    }
+}
+
+/// The catalogue's locations, in id order, refusing a repeated name.
+fn catalogue_locations(specs: Vec<LocationSpec>) -> Result<Catalogue, ImageError> {
+    let mut catalogue = Catalogue::default();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let id = LocationId(index as u32);
+        let name: Arc<str> = Arc::from(spec.name.as_str());
+        if catalogue.location_ids.insert(name.clone(), id).is_some() {
+            return Err(ImageError::DuplicateLocation(spec.name));
+        }
+        catalogue.locations.push(Location {
+            id,
+            name,
+            kind: spec.kind,
+            coordinates: spec.coordinates,
+            flags: spec.flags,
+            priority: spec.priority,
+        });
+    }
+    Ok(catalogue)
+}
+
+/// Adds channels and kits to a catalogue holding the locations.
+fn catalogue_of(
+    mut catalogue: Catalogue,
+    channels: Vec<ChannelImage>,
+    kits: Vec<Kit>,
+    known_skus: usize,
+) -> Result<Catalogue, ImageError> {
+    let known_locations = catalogue.locations.len();
+    for channel in channels {
+        for location in &channel.locations {
+            check_location("a channel", *location, known_locations)?;
+        }
+        let name: Arc<str> = Arc::from(channel.name.as_str());
+        catalogue.channels.insert(name.clone(), Arc::new(Channel::new(name, channel.locations, channel.buffer)));
+    }
+    for kit in kits {
+        check_sku("a kit", kit.sku, known_skus)?;
+        for component in &kit.components {
+            check_sku("a kit component", component.sku, known_skus)?;
+        }
+        catalogue.kits.insert(kit.sku, Arc::new(kit));
+    }
+    // The store finder's index is derived from the locations (sourcing, issue 6).
+    catalogue.reindex_stores();
+    Ok(catalogue)
 }
 
 fn hash_position(position: &Position, hasher: &mut impl Hasher) {

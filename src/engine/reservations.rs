@@ -179,8 +179,7 @@ impl ReservationTable {
     }
 
     pub fn lock_for(&self, id: &str) -> MutexGuard<'_, ReservationShard> {
-        let index = (self.hasher.hash_one(id) as usize) & (self.shards.len() - 1);
-        self.shards[index].lock()
+        self.shards[self.shard_of(id)].lock()
     }
 
     pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, ReservationShard> {
@@ -239,5 +238,21 @@ impl ReservationTable {
 
     pub fn count_forgotten(&self) {
         self.remembered.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The index of the shard `id` lives in (for [`Self::lock_shard`]). Taken from
+    /// bits 32 and up of the id's hash: a shard's map finds its buckets from the low
+    /// bits of the same hash (and hashbrown's tag from the top 7), so a shard index
+    /// from the low bits would give every id in a shard the same low bits and start
+    /// all their probes in 1/256th of the buckets.
+    pub fn shard_of(&self, id: &str) -> usize {
+        ((self.hasher.hash_one(id) >> 32) as usize) & (self.shards.len() - 1)
+    }
+
+    /// Sets the remembered count to what the shards hold (after a replay that
+    /// stored reservations under shard locks it held throughout).
+    pub fn recount_remembered(&self) {
+        let held: usize = self.shards.iter().map(|shard| shard.lock().by_id.len()).sum();
+        self.remembered.store(held, Ordering::Relaxed);
     }
 }

@@ -16,9 +16,9 @@
 //!   damage in the log refuses, naming the file and offset.
 
 use super::StorageConfig;
-use crate::engine::{Engine, ReplayEntry};
+use crate::engine::{Engine, LoggedPosition, LoggedReservation, PositionReplay, PositionStep, ReservationReplay};
 use crate::snapshot::{list_snapshots, load_snapshot, SnapshotError, SnapshotHeader};
-use crate::wal::record::decode_replay;
+use crate::wal::record::{change_time, decode_replay_into, ImageSink, ReplayHead};
 use crate::wal::{read_log, repair_torn_tail, LogReadSummary, TornTail, Visit, WalError};
 use crate::Timestamp;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,10 @@ pub struct RecoveryReport {
     /// The last LSN now reflected in the engine (0: none).
     pub last_lsn: u64,
     pub torn_tail: Option<TornTail>,
+    /// Time spent loading the snapshot (and building the engine from it).
+    pub snapshot_load_time: std::time::Duration,
+    /// Time spent replaying the log after it (deadlines rebuilt included).
+    pub replay_time: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,89 +68,159 @@ pub fn recover(
     repair: bool,
 ) -> Result<(Engine, RecoveryReport), RecoveryError> {
     let mut report = RecoveryReport::default();
+    let started = std::time::Instant::now();
     let (engine, from) = load_newest_snapshot(config, target, &mut report)?;
+    report.snapshot_load_time = started.elapsed();
+    let started = std::time::Instant::now();
     let (summary, last_applied) = replay_log(&engine, &config.wal_dir(), from, target)?;
     if let (true, Some(torn)) = (repair, &summary.torn_tail) {
         repair_torn_tail(torn)?;
     }
     engine.rebuild_deadlines();
+    report.replay_time = started.elapsed();
     report.records_replayed = summary.records_visited;
     report.torn_tail = summary.torn_tail;
     report.last_lsn = last_applied.unwrap_or(from.saturating_sub(1));
     Ok((engine, report))
 }
 
-/// Records decoded per hand-over to the replaying thread.
-const REPLAY_BATCH: usize = 1024;
+/// Position steps per hand-over to the position thread.
+const REPLAY_BATCH: usize = 4096;
+/// Batches in flight between the two threads (and buffers recycled back).
+const REPLAY_BATCHES_IN_FLIGHT: usize = 4;
 
-/// Decoded records on their way to the replaying thread, all from one segment.
-struct Batch {
-    path: PathBuf,
-    /// LSN, byte offset in the segment, entry.
-    entries: Vec<(u64, u64, ReplayEntry)>,
+/// What the reading thread hands the other one.
+enum Step {
+    Position(PositionStep),
+    /// An image for a reservation shard the other thread holds.
+    Reservation(LoggedReservation),
 }
 
-/// Replays the log from `from` into `engine`: this thread reads and decodes, another
-/// stores the images, in log order (batches through a bounded channel). Nothing on
-/// disk is changed. Returns what was read and the last LSN replayed.
+/// Steps on their way to the second thread, all from one segment: LSN, byte
+/// offset in the segment, step. Its vector goes back and forth.
+struct Batch {
+    path: PathBuf,
+    steps: Vec<(u64, u64, Step)>,
+}
+
+/// Where the reading thread puts a change's images: positions into the batch for
+/// the other thread, reservations into the table if this thread holds their shard
+/// (the lower half), else into the batch too.
+struct Split<'b, 'e> {
+    steps: &'b mut Vec<(u64, u64, Step)>,
+    reservations: &'b mut ReservationReplay<'e>,
+    lsn: u64,
+    offset: u64,
+}
+
+impl ImageSink for Split<'_, '_> {
+    fn position(&mut self, image: LoggedPosition) {
+        self.steps.push((self.lsn, self.offset, Step::Position(PositionStep::Image(image))));
+    }
+    fn reservation(&mut self, image: LoggedReservation) {
+        let id = match &image {
+            LoggedReservation::Present(reservation) => &*reservation.id,
+            LoggedReservation::Forgotten { id } => id.as_str(),
+        };
+        if self.reservations.holds(id) {
+            self.reservations.store(image);
+        } else {
+            self.steps.push((self.lsn, self.offset, Step::Reservation(image)));
+        }
+    }
+}
+
+/// Replays the log from `from` into `engine` on two threads (see
+/// [`crate::engine::PositionReplay`]): this one reads, checks and decodes every
+/// record and stores the images of reservations in the lower half of the
+/// reservation shards; the other stores SKU names, catalogue changes, position
+/// images and the other half's reservation images, in log order, handed over in
+/// batches through a bounded channel. (Storing position images alone, the second
+/// thread had half the first one's work.) Nothing on disk is changed. Returns what
+/// was read and the last LSN replayed.
 fn replay_log(
     engine: &Engine,
     wal_dir: &Path,
     from: u64,
     target: RecoveryTarget,
 ) -> Result<(LogReadSummary, Option<u64>), RecoveryError> {
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(REPLAY_BATCHES_IN_FLIGHT);
+    let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<(u64, u64, Step)>>(REPLAY_BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let applier = std::thread::Builder::new()
             .name("stockd-replay".to_owned())
-            .spawn_scoped(scope, move || -> Result<Option<u64>, WalError> {
-                let mut last = None;
-                for batch in receiver {
-                    for (lsn, offset, entry) in batch.entries {
-                        engine.replay(entry).map_err(|error| WalError::Corrupt {
+            .spawn_scoped(scope, move || -> Result<(), WalError> {
+                let mut positions = PositionReplay::new(engine);
+                let mut reservations = ReservationReplay::half(engine, true);
+                for mut batch in receiver {
+                    for (lsn, offset, step) in batch.steps.drain(..) {
+                        let step = match step {
+                            Step::Position(step) => step,
+                            Step::Reservation(image) => {
+                                reservations.store(image);
+                                continue;
+                            }
+                        };
+                        positions.step(step).map_err(|error| WalError::Corrupt {
                             path: batch.path.clone(),
                             offset,
                             reason: format!("record {lsn} does not replay: {error}"),
                         })?;
-                        last = Some(lsn);
                     }
+                    let _ = recycle.try_send(batch.steps); // else dropped: the reader makes another
                 }
-                Ok(last)
+                Ok(())
             })
             .map_err(WalError::io(wal_dir))?;
-        let mut batch = Batch { path: PathBuf::new(), entries: Vec::with_capacity(REPLAY_BATCH) };
+        let mut reservations = ReservationReplay::half(engine, false);
+        let mut last = None;
+        let mut batch = Batch { path: PathBuf::new(), steps: Vec::with_capacity(REPLAY_BATCH) };
+        let mut segment: Option<*const Path> = None;
         let read = read_log(wal_dir, from, false, |lsn, payload, path, offset| {
             if target.up_to_lsn.is_some_and(|limit| lsn > limit) {
                 return Ok(Visit::Stop);
             }
-            let entry = decode_replay(payload).map_err(|error| WalError::Corrupt {
+            if let (Some(limit), Some(at)) = (target.up_to_time, change_time(payload)) {
+                if at > limit {
+                    return Ok(Visit::Stop);
+                }
+            }
+            // `read_log` hands every record of a segment the same `&Path`: comparing
+            // addresses spots a new segment without comparing the paths' bytes.
+            let new_segment = segment != Some(path as *const Path);
+            if batch.steps.len() >= REPLAY_BATCH || new_segment {
+                segment = Some(path);
+                let steps = recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(REPLAY_BATCH));
+                let path = if new_segment { path.to_owned() } else { batch.path.clone() };
+                let full = std::mem::replace(&mut batch, Batch { path, steps });
+                if !full.steps.is_empty() && sender.send(full).is_err() {
+                    return Ok(Visit::Stop); // the position thread failed: its error is reported
+                }
+            }
+            let mut split = Split { steps: &mut batch.steps, reservations: &mut reservations, lsn, offset };
+            let head = decode_replay_into(payload, &mut split).map_err(|error| WalError::Corrupt {
                 path: path.to_owned(),
                 offset,
                 reason: format!("record {lsn} does not decode: {error}"),
             })?;
-            if let (Some(limit), ReplayEntry::Change { at, .. }) = (target.up_to_time, &entry) {
-                if *at > limit {
-                    return Ok(Visit::Stop);
-                }
+            let step = match head {
+                ReplayHead::Change { .. } => None,
+                ReplayHead::SkuInterned { sku, name } => Some(PositionStep::Interned { sku, name }),
+                ReplayHead::Catalogue { operation } => Some(PositionStep::Catalogue(Box::new(operation))),
+            };
+            if let Some(step) = step {
+                batch.steps.push((lsn, offset, Step::Position(step)));
             }
-            if batch.entries.len() == REPLAY_BATCH || batch.path != path {
-                let full = std::mem::replace(
-                    &mut batch,
-                    Batch { path: path.to_owned(), entries: Vec::with_capacity(REPLAY_BATCH) },
-                );
-                if !full.entries.is_empty() && sender.send(full).is_err() {
-                    return Ok(Visit::Stop); // the replaying thread failed: its error is reported
-                }
-            }
-            batch.entries.push((lsn, offset, entry));
+            last = Some(lsn);
             Ok(Visit::Continue)
         });
-        if read.is_ok() && !batch.entries.is_empty() {
+        drop(reservations);
+        if read.is_ok() && !batch.steps.is_empty() {
             let _ = sender.send(batch);
         }
         drop(sender);
-        // The replaying thread is behind the reader: its error is the earlier record's.
-        let last = applier.join().expect("the replaying thread does not panic")?;
+        // The position thread is behind the reader: its error is the earlier record's.
+        applier.join().expect("the replaying thread does not panic")?;
         Ok((read?, last))
     })
 }

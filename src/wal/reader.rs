@@ -93,9 +93,14 @@ pub fn read_log(
     // Skip segments that end before `from`: the next one starts at or before it.
     let first_needed = segments.iter().rposition(|s| s.first_lsn <= from.max(1)).unwrap_or(0);
     let mut expected: Option<Lsn> = None;
+    // One buffer for every segment: a fresh 64 MiB vector per segment costs its page faults again.
+    let mut bytes = Vec::new();
     for (index, segment) in segments.iter().enumerate().skip(first_needed) {
         let is_last = index + 1 == segments.len();
-        let bytes = fs::read(&segment.path).map_err(WalError::io(&segment.path))?;
+        bytes.clear();
+        fs::File::open(&segment.path)
+            .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
+            .map_err(WalError::io(&segment.path))?;
         let first_lsn = match parse_segment_header(&bytes) {
             Ok(first_lsn) => first_lsn,
             // A crash while a new segment's header was being written: nothing in it.

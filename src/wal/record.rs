@@ -256,14 +256,38 @@ impl Source for SliceSource<'_> {
     }
 }
 
-/// The fixed part of a payload: everything but a catalogue operation and a cause.
+/// Where a change's after-images go as they are decoded: collected into a
+/// [`ReplayEntry`] or [`LogEntry`], or handed straight to replay ([`decode_replay_into`]).
+pub trait ImageSink {
+    fn position(&mut self, image: LoggedPosition);
+    fn reservation(&mut self, image: LoggedReservation);
+}
+
+/// Collects one change's images (for the whole-entry decoders).
+#[derive(Default)]
+struct Collected {
+    positions: Vec<LoggedPosition>,
+    reservation: Option<LoggedReservation>,
+}
+
+impl ImageSink for Collected {
+    fn position(&mut self, image: LoggedPosition) {
+        self.positions.push(image);
+    }
+    fn reservation(&mut self, image: LoggedReservation) {
+        self.reservation = Some(image);
+    }
+}
+
+/// The fixed part of a payload: everything but a catalogue operation and a cause
+/// (a change's images have gone to the sink).
 enum Head {
     SkuInterned { sku: SkuId, name: String },
     Catalogue,
-    Change { at: Timestamp, positions: Vec<LoggedPosition>, reservation: Option<LoggedReservation> },
+    Change { at: Timestamp },
 }
 
-fn decode_head(source: &mut impl Source) -> Result<Head, RecordError> {
+fn decode_head(source: &mut impl Source, sink: &mut impl ImageSink) -> Result<Head, RecordError> {
     match source.u8("the record kind")? {
         KIND_SKU_INTERNED => {
             let sku = SkuId(source.u32("a SKU id")?);
@@ -274,19 +298,18 @@ fn decode_head(source: &mut impl Source) -> Result<Head, RecordError> {
         KIND_CHANGE => {
             let at = Timestamp(source.u64("the change time")?);
             let count = source.count(POSITION_IMAGE_BYTES, "the position images")?;
-            let mut positions = Vec::with_capacity(count);
             for _ in 0..count {
-                positions.push(position(source)?);
+                sink.position(position(source)?);
             }
-            let reservation = match source.u8("the reservation tag")? {
-                RESERVATION_NONE => None,
-                RESERVATION_PRESENT => Some(LoggedReservation::Present(reservation(source)?)),
-                RESERVATION_FORGOTTEN => {
-                    Some(LoggedReservation::Forgotten { id: source.string("a reservation id", str::to_owned)? })
-                }
+            match source.u8("the reservation tag")? {
+                RESERVATION_NONE => {}
+                RESERVATION_PRESENT => sink.reservation(LoggedReservation::Present(reservation(source)?)),
+                RESERVATION_FORGOTTEN => sink.reservation(LoggedReservation::Forgotten {
+                    id: source.string("a reservation id", str::to_owned)?,
+                }),
                 tag => return Err(RecordError::BadTag { what: "reservation image", tag }),
-            };
-            Ok(Head::Change { at, positions, reservation })
+            }
+            Ok(Head::Change { at })
         }
         tag => Err(RecordError::BadTag { what: "record kind", tag }),
     }
@@ -393,29 +416,66 @@ fn reservation(source: &mut impl Source) -> Result<Reservation, RecordError> {
 
 /// What replay needs of a payload; a change's cause is not decoded.
 pub fn decode_replay(payload: &[u8]) -> Result<ReplayEntry, RecordError> {
+    let mut images = Collected::default();
+    match decode_replay_into(payload, &mut images)? {
+        ReplayHead::SkuInterned { sku, name } => Ok(ReplayEntry::SkuInterned { sku, name }),
+        ReplayHead::Catalogue { operation } => Ok(ReplayEntry::Catalogue { operation }),
+        ReplayHead::Change { at } => {
+            Ok(ReplayEntry::Change { at, positions: images.positions, reservation: images.reservation })
+        }
+    }
+}
+
+/// A payload as replay sees it, once a change's images have gone to the sink.
+#[derive(Debug, PartialEq)]
+pub enum ReplayHead {
+    SkuInterned { sku: SkuId, name: String },
+    Catalogue { operation: crate::Operation },
+    Change { at: Timestamp },
+}
+
+/// Decodes what replay needs of a payload, handing a change's images to `sink` in
+/// the order they are logged (no vector per record). On an error, the images
+/// already handed over belong to a record that does not decode: the caller stops.
+pub fn decode_replay_into(payload: &[u8], sink: &mut impl ImageSink) -> Result<ReplayHead, RecordError> {
     let mut source = SliceSource { bytes: payload };
-    match decode_head(&mut source)? {
+    match decode_head(&mut source, sink)? {
         Head::SkuInterned { sku, name } => {
             trailing(&source)?;
-            Ok(ReplayEntry::SkuInterned { sku, name })
+            Ok(ReplayHead::SkuInterned { sku, name })
         }
-        Head::Catalogue => Ok(ReplayEntry::Catalogue { operation: codec_decode(source.bytes)? }),
-        Head::Change { at, positions, reservation } => Ok(ReplayEntry::Change { at, positions, reservation }),
+        Head::Catalogue => Ok(ReplayHead::Catalogue { operation: codec_decode(source.bytes)? }),
+        Head::Change { at } => Ok(ReplayHead::Change { at }),
+    }
+}
+
+/// The time of a change record, read without decoding it (`None` for other kinds
+/// or a payload too short to say).
+pub fn change_time(payload: &[u8]) -> Option<Timestamp> {
+    match payload.split_first_chunk::<9>() {
+        Some((head, _)) if head[0] == KIND_CHANGE => {
+            Some(Timestamp(u64::from_le_bytes(head[1..9].try_into().expect("8 bytes"))))
+        }
+        _ => None,
     }
 }
 
 /// The whole entry, cause included (what the operator's tools show).
 pub fn decode_entry(payload: &[u8]) -> Result<LogEntry, RecordError> {
     let mut source = SliceSource { bytes: payload };
-    match decode_head(&mut source)? {
+    let mut images = Collected::default();
+    match decode_head(&mut source, &mut images)? {
         Head::SkuInterned { sku, name } => {
             trailing(&source)?;
             Ok(LogEntry::SkuInterned { sku, name })
         }
         Head::Catalogue => Ok(LogEntry::Catalogue { operation: codec_decode(source.bytes)? }),
-        Head::Change { at, positions, reservation } => {
-            Ok(LogEntry::Change { at, positions, reservation, cause: codec_decode(source.bytes)? })
-        }
+        Head::Change { at } => Ok(LogEntry::Change {
+            at,
+            positions: images.positions,
+            reservation: images.reservation,
+            cause: codec_decode(source.bytes)?,
+        }),
     }
 }
 

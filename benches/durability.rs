@@ -9,8 +9,8 @@
 //!
 //! Parts: `STOCKD_DURABILITY_PARTS`, a comma list of `fsync`, `interval`, `always`,
 //! `pipelined`, `big` (bulk load, snapshot, log, cold start); default all of them.
-//! `STOCKD_DURABILITY_COLD_RUNS` (default 1) repeats the cold start (and the snapshot
-//! load it is compared with) and prints each run and the medians.
+//! `STOCKD_DURABILITY_COLD_RUNS` (default 1) repeats the cold start and prints each
+//! run (its snapshot load and replay times, from the `RecoveryReport`) and the medians.
 //! `STOCKD_DURABILITY_KEEP=<folder>`: the `big` part keeps its data there, and a later
 //! run with the same folder skips the bulk load, snapshot and log and only cold-starts
 //! from them (for profiling recovery alone; delete the folder afterwards).

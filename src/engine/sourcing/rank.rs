@@ -156,19 +156,30 @@ impl Engine {
         // The full search counts one node per candidate it looks at, in rank order,
         // and stops at its budget: a candidate past it would not be found exactly.
         let budget = usize::try_from(MAX_SOURCING_SEARCH_NODES).unwrap_or(usize::MAX);
-        for &at in order_of[..ordered].iter().take(budget) {
+        let mut read = vec![false; order.pools.len()];
+        'candidates: for &at in order_of[..ordered].iter().take(budget) {
             let location = eligible[at].location;
-            for (pool, &sku) in order.pools.iter().enumerate() {
-                let shard = guards.shard(self.stock.shard_of(sku));
-                capacity[pool] = shard.get(sku, location).map_or(0, room);
-            }
+            // Line by line, each pool read on first use: a candidate is dropped at its
+            // first line that does not fit (an order that must split reads one pool per
+            // candidate). Every pool is some line's, so a candidate that passes has all
+            // of `capacity` and `rooms` filled in.
+            read.fill(false);
             for (line, resolved) in order.lines.iter().enumerate() {
-                let parts = resolved.components.iter();
-                rooms[line] = parts.map(|&(pool, per_unit)| whole_units(capacity[pool], per_unit)).min().unwrap_or(0);
-            }
-            // Necessary (lines may share pools, so not sufficient): every line fits alone.
-            if rooms.iter().zip(&order.demands).any(|(room, demand)| *room < u64::from(*demand)) {
-                continue;
+                let mut line_room = if resolved.components.is_empty() { 0 } else { u64::MAX };
+                for &(pool, per_unit) in &resolved.components {
+                    if !read[pool] {
+                        let sku = order.pools[pool];
+                        let shard = guards.shard(self.stock.shard_of(sku));
+                        capacity[pool] = shard.get(sku, location).map_or(0, room);
+                        read[pool] = true;
+                    }
+                    line_room = line_room.min(whole_units(capacity[pool], per_unit));
+                }
+                rooms[line] = line_room;
+                // Necessary (lines may share pools, so not sufficient): the line fits alone.
+                if line_room < u64::from(order.demands[line]) {
+                    continue 'candidates;
+                }
             }
             // The search itself on this one candidate decides (the fill with shared pools).
             let problem = Problem {

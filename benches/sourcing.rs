@@ -214,6 +214,27 @@ fn main() {
         },
     );
     println!("  stores found per query: {:.2}", found as f64 / samples as f64);
+    // No single location holds 21-25 units of SKU-0 (at most 20 each): the search
+    // past one location, after the single-location pass has looked at every ranked
+    // candidate. Its own generator, so the loops above and below see the same data.
+    let mut split_random = Random(0x5971_7000_0001);
+    let mut splits = 0u64;
+    histogram_loop(
+        "sourced reserve+release needing a split (SKU-0 x 21-25)",
+        samples / 4,
+        |i| sweep(engine_ref, first_id + samples + i),
+        |_| {
+            next_id += 1;
+            let mut request = sourced_request(&mut split_random, next_id);
+            request.lines[0].quantity = 21 + (split_random.next() % 5) as u32;
+            let outcome = engine.reserve_sourced(&request, Timestamp(next_id)).expect("stock");
+            splits += u64::from(outcome.locations_used > 1);
+            exact_misses += u64::from(!outcome.exact);
+            engine.release(&request.id, None, Timestamp(next_id)).unwrap();
+        },
+    );
+    sweep(&engine, 0);
+    println!("  split over more than one location: {splits}, inexact so far: {exact_misses}");
 
     let mut criterion = Criterion::default()
         .sample_size(20)

@@ -361,3 +361,91 @@ proptest! {
         prop_assert!(engine.verify().is_clean());
     }
 }
+
+/// The allocation the objective picks on a long list with at most two locations,
+/// fewest first: the first location in rank order holding both lines, else the first
+/// pair (ascending ranks, lexicographic) whose fill covers both lines and uses both.
+/// `ranked` is (name, stock of S0, stock of S1) in the full rank order.
+fn best_of_at_most_two(ranked: &[(String, [u32; 2])], wanted: [u32; 2]) -> Option<Vec<(u16, String, u32)>> {
+    if let Some((name, _)) = ranked.iter().find(|(_, s)| s[0] >= wanted[0] && s[1] >= wanted[1]) {
+        return Some(vec![(0, name.clone(), wanted[0]), (1, name.clone(), wanted[1])]);
+    }
+    for (i, (first, a)) in ranked.iter().enumerate() {
+        for (second, b) in &ranked[i + 1..] {
+            let mut pieces = Vec::new();
+            let (mut used_a, mut used_b, mut covered) = (false, false, true);
+            for line in 0..2 {
+                let from_a = wanted[line].min(a[line]);
+                let from_b = (wanted[line] - from_a).min(b[line]);
+                if from_a > 0 {
+                    used_a = true;
+                    pieces.push((line as u16, first.clone(), from_a));
+                }
+                if from_b > 0 {
+                    used_b = true;
+                    pieces.push((line as u16, second.clone(), from_b));
+                }
+                covered &= from_a + from_b == wanted[line];
+            }
+            if covered && used_a && used_b {
+                return Some(pieces);
+            }
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Long lists with fewest locations first and at most two: the single-location
+    /// pass (which reads stock only for the candidates it reaches) when one location
+    /// holds everything, the full search when none does (demands above any one
+    /// location's stock force a split, or a refusal).
+    #[test]
+    fn long_lists_fewest_locations_split_like_a_brute_force(
+        sites in prop::collection::vec(((0u32..12, 0u32..12), 0u16..3, [0u32..3, 0u32..3]), 65..160),
+        (lat, lon) in (0u32..12, 0u32..12),
+        wanted in (1u32..5, 1u32..5),
+    ) {
+        let specs: Vec<LocationSpec> = sites
+            .iter()
+            .enumerate()
+            .map(|(i, ((y, x), priority, _))| {
+                let spec = place(&format!("G{:03}", (i * 37) % 160), LocationKind::Warehouse, 50.0 + f64::from(*y) / 100.0, f64::from(*x) / 100.0, true, false);
+                with_priority(spec, *priority)
+            })
+            .collect();
+        let engine = network(&specs, &[]);
+        for (spec, (_, _, stock_of)) in specs.iter().zip(&sites) {
+            stock(&engine, "S0", &spec.name, stock_of[0]);
+            stock(&engine, "S1", &spec.name, stock_of[1]);
+        }
+        let mut pair = SourcingProfile::new("pair");
+        pair.rank_by = vec![RankKey::Distance, RankKey::Priority];
+        pair.minimise_locations = true;
+        pair.max_locations = 2;
+        add_profiles(&engine, vec![pair]);
+        let at_point = point(50.0 + f64::from(lat) / 100.0, f64::from(lon) / 100.0);
+        let mut ranked: Vec<(u32, u16, String, [u32; 2])> = specs
+            .iter()
+            .zip(&sites)
+            .map(|(spec, (_, _, s))| (distance_m(at_point, spec.coordinates), spec.priority, spec.name.clone(), *s))
+            .collect();
+        ranked.sort_by(|a, b| (a.0, a.1, a.2.as_bytes()).cmp(&(b.0, b.1, b.2.as_bytes())));
+        let ranked: Vec<(String, [u32; 2])> = ranked.into_iter().map(|(_, _, name, s)| (name, s)).collect();
+        let expected = best_of_at_most_two(&ranked, [wanted.0, wanted.1]);
+        let request = order("o", &[("S0", wanted.0), ("S1", wanted.1)], Destination::Delivery { point: at_point }, "pair");
+        match (engine.reserve_sourced(&request, at(1)), expected) {
+            (Ok(outcome), Some(best)) => {
+                prop_assert!(outcome.exact);
+                let got: Vec<(u16, String, u32)> =
+                    placed(&engine, &outcome).into_iter().map(|(line, name, quantity, _)| (line, name, quantity)).collect();
+                prop_assert_eq!(got, best);
+            }
+            (Err(error), None) => prop_assert!(matches!(error, EngineError::Unsourceable { .. }), "{:?}", error),
+            (got, best) => prop_assert!(false, "engine {:?}, expected {:?}", got, best),
+        }
+        prop_assert!(engine.verify().is_clean());
+    }
+}

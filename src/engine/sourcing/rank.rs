@@ -2,12 +2,13 @@
 //! under the stock locks, and the profile's rank order (only as far as a search
 //! needs it).
 
-use super::allocate::whole_units;
+use super::allocate::{whole_units, Piece, Problem, Search};
 use super::geo::{chord_squared, distance_between, distance_m, unit_vector};
 use super::reserve::ResolvedOrder;
 use super::{Destination, RankKey, SourcedReserveRequest, SourcingProfile};
 use crate::engine::stock_table::ShardGuards;
 use crate::engine::{Engine, EngineError};
+use crate::limits::MAX_SOURCING_SEARCH_NODES;
 use crate::model::{Catalogue, Channel, LocationId, Position};
 
 /// Candidates put in rank order before a search; more only if the search reaches them.
@@ -100,84 +101,12 @@ impl Engine {
                 line_rooms[at * lines + line] = room.min().unwrap_or(0);
             }
         }
-        debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
-        let point = match &request.destination {
-            Destination::Delivery { point } => Some(unit_vector(*point)),
-            Destination::Pickup { .. } => None,
-        };
-        // Each candidate's keys packed into one integer, most significant first, with its
-        // index in `eligible` in the low 32 bits: every key fits in 32 bits.
         let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
-        let mut keyed: Vec<usize> = (0..eligible.len())
+        let keyed: Vec<usize> = (0..eligible.len())
             .filter(|at| line_rooms[at * lines..(at + 1) * lines].iter().any(|room| *room > 0))
             .collect();
-        // Distance first: the nearest (and every candidate within a metre of them) rank
-        // before all the others, which then need no exact distance and no key.
-        let mut unranked: Vec<usize> = Vec::new();
-        let mut prefix = prefix;
-        if let (Some(from), Some(RankKey::Distance)) = (&point, profile.rank_by.first()) {
-            if keyed.len() > prefix && eligible.iter().all(|e| e.distance_m.is_none()) {
-                if let Some((near, far)) = nearest_first(catalogue, eligible, from, &keyed, prefix, &mut distances) {
-                    keyed = near;
-                    unranked = far;
-                    prefix = usize::MAX;
-                }
-            }
-        }
-        let mut useful: Vec<u128> = Vec::with_capacity(keyed.len());
-        for at in keyed {
-            let candidate = &eligible[at];
-            let location = catalogue.location(candidate.location).expect("an eligible location exists");
-            let distance = point.as_ref().map(|point| {
-                distances[at].or(candidate.distance_m).unwrap_or_else(|| {
-                    catalogue.stores.vector(candidate.location).map_or_else(
-                        || distance_m(request_point(request), location.coordinates),
-                        |vector| distance_between(point, vector),
-                    )
-                })
-            });
-            let mut key = 0u128;
-            for (slot, rank) in profile.rank_by.iter().enumerate() {
-                let value = match rank {
-                    RankKey::Distance => distance.unwrap_or(0),
-                    RankKey::Priority => u32::from(location.priority),
-                    RankKey::Cost => profile.cost_of(&location.name),
-                };
-                key |= u128::from(value) << (96 - 32 * slot);
-            }
-            distances[at] = distance;
-            useful.push(key | at as u128);
-        }
-        // The total order: the profile's keys in turn, then the location name's bytes
-        // (only runs of equal keys need the names). Only the best `prefix` are put in
-        // order (with every candidate tied with the last of them): the search rarely
-        // looks further, and asks for the rest when it does.
-        let ordered = if useful.len() > prefix {
-            useful.select_nth_unstable(prefix - 1);
-            let boundary = useful[prefix - 1] >> 32;
-            let mut end = prefix;
-            for index in prefix..useful.len() {
-                if useful[index] >> 32 == boundary {
-                    useful.swap(index, end);
-                    end += 1;
-                }
-            }
-            end
-        } else {
-            useful.len()
-        };
-        useful[..ordered].sort_unstable();
-        let name =
-            |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
-        let mut start = 0;
-        while start < ordered {
-            let end = start + useful[start..ordered].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
-            if end - start > 1 {
-                useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
-            }
-            start = end;
-        }
-        let count = useful.len() + unranked.len();
+        let (order_of, ordered) = rank_order(catalogue, profile, eligible, request, keyed, prefix, &mut distances);
+        let count = order_of.len();
         let mut ranked = Ranked {
             ordered,
             locations: Vec::with_capacity(count),
@@ -185,7 +114,7 @@ impl Engine {
             capacity: Vec::with_capacity(count * pools),
             rooms: Vec::with_capacity(count * lines),
         };
-        for at in useful.into_iter().map(at_of).chain(unranked) {
+        for at in order_of {
             ranked.locations.push(eligible[at].location);
             ranked.distances.push(distances[at]);
             // Element by element: rows are a few words, too short for a `memmove` call.
@@ -194,6 +123,175 @@ impl Engine {
         }
         ranked
     }
+
+    /// The fast path of a search that minimises locations (docs/ENGINE.md, Sourcing:
+    /// the objective): its first pass takes the best-ranked candidate that alone
+    /// fills every line. Ranks the eligible locations (without first reading their
+    /// stock, so also those with none) as far as `rank_order` orders them at first,
+    /// and reads capacities by a binary search per pool, in rank order, only until
+    /// one such candidate is found. A candidate without stock never fills a line, so
+    /// the first one found is also the first among the candidates with capacity the
+    /// full search would rank: the same answer. `None` when no ordered candidate
+    /// covers alone (or the search would have spent its node budget first): the
+    /// caller then runs the full search.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn single_covering(
+        &self,
+        guards: &mut ShardGuards<'_>,
+        catalogue: &Catalogue,
+        profile: &SourcingProfile,
+        order: &ResolvedOrder,
+        components: &[Vec<(usize, u32)>],
+        eligible: &[Eligible],
+        request: &SourcedReserveRequest,
+        room: &impl Fn(&Position) -> u64,
+    ) -> Option<(Ranked, Vec<Piece>)> {
+        debug_assert!(profile.minimise_locations);
+        let mut distances: Vec<Option<u32>> = vec![None; eligible.len()];
+        let all = (0..eligible.len()).collect();
+        let (order_of, ordered) = rank_order(catalogue, profile, eligible, request, all, RANKED_PREFIX, &mut distances);
+        let lines = order.lines.len();
+        let mut capacity = vec![0u64; order.pools.len()];
+        let mut rooms = vec![0u64; lines];
+        // The full search counts one node per candidate it looks at, in rank order,
+        // and stops at its budget: a candidate past it would not be found exactly.
+        let budget = usize::try_from(MAX_SOURCING_SEARCH_NODES).unwrap_or(usize::MAX);
+        let mut read = vec![false; order.pools.len()];
+        'candidates: for &at in order_of[..ordered].iter().take(budget) {
+            let location = eligible[at].location;
+            // Line by line, each pool read on first use: a candidate is dropped at its
+            // first line that does not fit (an order that must split reads one pool per
+            // candidate). Every pool is some line's, so a candidate that passes has all
+            // of `capacity` and `rooms` filled in.
+            read.fill(false);
+            for (line, resolved) in order.lines.iter().enumerate() {
+                let mut line_room = if resolved.components.is_empty() { 0 } else { u64::MAX };
+                for &(pool, per_unit) in &resolved.components {
+                    if !read[pool] {
+                        let sku = order.pools[pool];
+                        let shard = guards.shard(self.stock.shard_of(sku));
+                        capacity[pool] = shard.get(sku, location).map_or(0, room);
+                        read[pool] = true;
+                    }
+                    line_room = line_room.min(whole_units(capacity[pool], per_unit));
+                }
+                rooms[line] = line_room;
+                // Necessary (lines may share pools, so not sufficient): the line fits alone.
+                if line_room < u64::from(order.demands[line]) {
+                    continue 'candidates;
+                }
+            }
+            // The search itself on this one candidate decides (the fill with shared pools).
+            let problem = Problem {
+                demands: &order.demands,
+                components,
+                capacity: &capacity,
+                rooms: &rooms,
+                pools: order.pools.len(),
+                candidates: 1,
+                ordered: 1,
+                max_locations: 1,
+                minimise_locations: true,
+                node_budget: MAX_SOURCING_SEARCH_NODES,
+            };
+            if let Search::Found { pieces, exact: true } = problem.solve() {
+                let ranked =
+                    Ranked { ordered: 1, locations: vec![location], distances: vec![distances[at]], capacity, rooms };
+                return Some((ranked, pieces));
+            }
+        }
+        None
+    }
+}
+
+/// Puts `keyed` (indices into `eligible`) in the profile's rank order, as far as
+/// needed: returns them with the first `ordered` in rank order and before all the
+/// others, and writes the distances of the ordered ones (and of others it computed)
+/// to `distances`. The order is a total order on locations (keys, then name), so
+/// ranking a subset gives the same relative order as ranking all of them.
+fn rank_order(
+    catalogue: &Catalogue,
+    profile: &SourcingProfile,
+    eligible: &[Eligible],
+    request: &SourcedReserveRequest,
+    mut keyed: Vec<usize>,
+    prefix: usize,
+    distances: &mut [Option<u32>],
+) -> (Vec<usize>, usize) {
+    debug_assert!(u32::try_from(eligible.len()).is_ok(), "MAX_LOCATIONS_PER_CHANNEL fits in 32 bits");
+    let point = match &request.destination {
+        Destination::Delivery { point } => Some(unit_vector(*point)),
+        Destination::Pickup { .. } => None,
+    };
+    // Distance first: the nearest (and every candidate within a metre of them) rank
+    // before all the others, which then need no exact distance and no key.
+    let mut unranked: Vec<usize> = Vec::new();
+    let mut prefix = prefix;
+    if let (Some(from), Some(RankKey::Distance)) = (&point, profile.rank_by.first()) {
+        if keyed.len() > prefix && eligible.iter().all(|e| e.distance_m.is_none()) {
+            if let Some((near, far)) = nearest_first(catalogue, eligible, from, &keyed, prefix, distances) {
+                keyed = near;
+                unranked = far;
+                prefix = usize::MAX;
+            }
+        }
+    }
+    // Each candidate's keys packed into one integer, most significant first, with its
+    // index in `eligible` in the low 32 bits: every key fits in 32 bits.
+    let mut useful: Vec<u128> = Vec::with_capacity(keyed.len());
+    for at in keyed {
+        let candidate = &eligible[at];
+        let location = catalogue.location(candidate.location).expect("an eligible location exists");
+        let distance = point.as_ref().map(|point| {
+            distances[at].or(candidate.distance_m).unwrap_or_else(|| {
+                catalogue.stores.vector(candidate.location).map_or_else(
+                    || distance_m(request_point(request), location.coordinates),
+                    |vector| distance_between(point, vector),
+                )
+            })
+        });
+        let mut key = 0u128;
+        for (slot, rank) in profile.rank_by.iter().enumerate() {
+            let value = match rank {
+                RankKey::Distance => distance.unwrap_or(0),
+                RankKey::Priority => u32::from(location.priority),
+                RankKey::Cost => profile.cost_of(&location.name),
+            };
+            key |= u128::from(value) << (96 - 32 * slot);
+        }
+        distances[at] = distance;
+        useful.push(key | at as u128);
+    }
+    // The total order: the profile's keys in turn, then the location name's bytes
+    // (only runs of equal keys need the names). Only the best `prefix` are put in
+    // order (with every candidate tied with the last of them): the search rarely
+    // looks further, and asks for the rest when it does.
+    let ordered = if useful.len() > prefix {
+        useful.select_nth_unstable(prefix - 1);
+        let boundary = useful[prefix - 1] >> 32;
+        let mut end = prefix;
+        for index in prefix..useful.len() {
+            if useful[index] >> 32 == boundary {
+                useful.swap(index, end);
+                end += 1;
+            }
+        }
+        end
+    } else {
+        useful.len()
+    };
+    useful[..ordered].sort_unstable();
+    let name = |packed: &u128| catalogue.location(eligible[at_of(*packed)].location).expect("exists").name.as_bytes();
+    let mut start = 0;
+    while start < ordered {
+        let end = start + useful[start..ordered].iter().take_while(|k| *k >> 32 == useful[start] >> 32).count();
+        if end - start > 1 {
+            useful[start..end].sort_unstable_by(|a, b| name(a).cmp(name(b)));
+        }
+        start = end;
+    }
+    let order = useful.into_iter().map(at_of).chain(unranked).collect();
+    (order, ordered)
 }
 
 /// Splits candidates (indices into `eligible`) for a profile that ranks by distance

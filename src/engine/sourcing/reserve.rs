@@ -3,7 +3,9 @@
 //! Order of work: validate; resolve the channel, profile and lines; take the
 //! reservation shard (idempotency, as `reserve`); filter the eligible locations;
 //! take the write locks of every component SKU's stock shard; compute capacities
-//! and search under those locks; hold through [`Engine::hold_locked`], the same
+//! and search under those locks (fewest locations first: the best-ranked location
+//! that has every line, reading stock only for the candidates looked at, before
+//! the full capacity table and search); hold through [`Engine::hold_locked`], the same
 //! code a plain reserve uses, which also records the change in the journal.
 
 use super::allocate::{Piece, Problem, Search};
@@ -177,6 +179,26 @@ impl Engine {
         let components: Vec<Vec<(usize, u32)>> = order.lines.iter().map(|l| l.components.clone()).collect();
         for phase in phases {
             let room = |position: &Position| phase_room(position, phase, profile, promise_by);
+            let spec = HoldSpec { id: &request.id, ttl_ms: request.ttl_ms, promise_by, channel: Some(&channel.name) };
+            // Fewest locations first: one location that has everything is usually
+            // among the nearest few, found without reading every candidate's stock.
+            if profile.minimise_locations {
+                let single =
+                    self.single_covering(&mut guards, catalogue, profile, order, &components, eligible, request, &room);
+                if let Some((ranked, pieces)) = single {
+                    return self.hold_allocation(
+                        &mut guards,
+                        catalogue,
+                        order,
+                        &ranked,
+                        &pieces,
+                        true,
+                        &spec,
+                        now,
+                        operation,
+                    );
+                }
+            }
             let mut prefix = RANKED_PREFIX;
             let (ranked, problem_search) = loop {
                 let ranked =
@@ -221,8 +243,6 @@ impl Engine {
             }
             match search {
                 Search::Found { pieces, exact } => {
-                    let spec =
-                        HoldSpec { id: &request.id, ttl_ms: request.ttl_ms, promise_by, channel: Some(&channel.name) };
                     return self.hold_allocation(
                         &mut guards,
                         catalogue,

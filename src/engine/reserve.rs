@@ -329,18 +329,7 @@ impl Engine {
 }
 
 fn validate_request(request: &ReserveRequest) -> Result<(), EngineError> {
-    validate_id(IdKind::Reservation, &request.id)?;
-    if request.lines.is_empty() {
-        return Err(EngineError::NoLines);
-    }
-    if request.lines.len() > MAX_LINES_PER_RESERVATION {
-        return Err(EngineError::TooMany {
-            what: "lines in a reservation",
-            count: request.lines.len(),
-            limit: MAX_LINES_PER_RESERVATION,
-        });
-    }
-    check_range("ttl_ms", clamp_i64(request.ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
+    validate_reservation_shape(&request.id, request.lines.len(), request.ttl_ms)?;
     for (index, line) in request.lines.iter().enumerate() {
         validate_id(IdKind::Sku, &line.sku)?;
         validate_id(IdKind::Location, &line.location)?;
@@ -350,6 +339,23 @@ fn validate_request(request: &ReserveRequest) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+/// The checks every reservation request shares (plain and sourced): a valid id, 1 to
+/// `MAX_LINES_PER_RESERVATION` lines, a TTL within bounds.
+pub(super) fn validate_reservation_shape(id: &str, lines: usize, ttl_ms: u64) -> Result<(), EngineError> {
+    validate_id(IdKind::Reservation, id)?;
+    if lines == 0 {
+        return Err(EngineError::NoLines);
+    }
+    if lines > MAX_LINES_PER_RESERVATION {
+        return Err(EngineError::TooMany {
+            what: "lines in a reservation",
+            count: lines,
+            limit: MAX_LINES_PER_RESERVATION,
+        });
+    }
+    check_range("ttl_ms", clamp_i64(ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)
 }
 
 /// Whether a retry asks for the same thing as the reservation it found: the same

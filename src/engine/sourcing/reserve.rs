@@ -15,12 +15,10 @@ use super::{AllocatedLine, Destination, SourcedOutcome, SourcedReserveRequest, S
 use crate::engine::catalogue_ops::check_range;
 use crate::engine::demand::DemandEvent;
 use crate::engine::reservations::{RequestedLine, Reservation};
-use crate::engine::reserve::{add_component, clamp_i64, HoldSpec, ReserveOutcome};
+use crate::engine::reserve::{add_component, validate_reservation_shape, HoldSpec, ReserveOutcome};
 use crate::engine::stock_table::ShardGuards;
 use crate::engine::{Engine, EngineError, Operation, SourcingShortLine, UnsourceableReason};
-use crate::limits::{
-    MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_SOURCING_SEARCH_NODES, MAX_TTL_MS, MIN_TTL_MS,
-};
+use crate::limits::{MAX_EXPANDED_LINES, MAX_QUANTITY, MAX_SOURCING_SEARCH_NODES};
 use crate::model::{validate_id, Catalogue, Channel, HoldKind, IdKind, LocationId, Position, SkuId, Timestamp};
 
 /// One request line with its SKU resolved: `None` if no write ever named it.
@@ -466,19 +464,8 @@ fn same_order(existing: &Reservation, order: &ResolvedOrder) -> bool {
 }
 
 fn validate_sourced(request: &SourcedReserveRequest) -> Result<(), EngineError> {
-    validate_id(IdKind::Reservation, &request.id)?;
+    validate_reservation_shape(&request.id, request.lines.len(), request.ttl_ms)?;
     validate_id(IdKind::Channel, &request.channel)?;
-    if request.lines.is_empty() {
-        return Err(EngineError::NoLines);
-    }
-    if request.lines.len() > MAX_LINES_PER_RESERVATION {
-        return Err(EngineError::TooMany {
-            what: "lines in a reservation",
-            count: request.lines.len(),
-            limit: MAX_LINES_PER_RESERVATION,
-        });
-    }
-    check_range("ttl_ms", clamp_i64(request.ttl_ms), MIN_TTL_MS as i64, MAX_TTL_MS as i64)?;
     for (index, line) in request.lines.iter().enumerate() {
         validate_id(IdKind::Sku, &line.sku)?;
         check_range("quantity", i64::from(line.quantity), 1, i64::from(MAX_QUANTITY))?;

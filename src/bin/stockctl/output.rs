@@ -94,10 +94,14 @@ pub fn finish(result: Result<bool, Failure>, json: bool) -> ExitCode {
         Some(wire) => {
             let _ = writeln!(err, "error: {}: {}", wire.code.name(), wire.message);
             for line in &wire.short_lines {
+                // A sourced reserve's short lines name no location: what is available
+                // is over every location the profile allows.
+                let place =
+                    if line.location.is_empty() { "the eligible locations".to_owned() } else { line.location.clone() };
                 let _ = writeln!(
                     err,
-                    "  {} at {}: requested {}, available {}",
-                    line.sku, line.location, line.requested, line.available
+                    "  {} at {place}: requested {}, available {}",
+                    line.sku, line.requested, line.available
                 );
             }
         }

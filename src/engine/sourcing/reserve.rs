@@ -201,35 +201,12 @@ impl Engine {
             let (ranked, problem_search) = loop {
                 let ranked =
                     self.rank_candidates(&mut guards, catalogue, profile, order, eligible, request, &room, prefix);
-                let problem = Problem {
-                    demands: &order.demands,
-                    components: &components,
-                    capacity: &ranked.capacity,
-                    rooms: &ranked.rooms,
-                    pools: order.pools.len(),
-                    candidates: ranked.locations.len(),
-                    ordered: ranked.ordered,
-                    max_locations: usize::from(profile.max_locations),
-                    minimise_locations: profile.minimise_locations,
-                    node_budget: MAX_SOURCING_SEARCH_NODES,
-                };
-                match problem.solve() {
+                match search_problem(order, &components, &ranked, profile).solve() {
                     Search::Unordered => prefix = usize::MAX,
                     search => break (ranked, search),
                 }
             };
-            let problem = Problem {
-                demands: &order.demands,
-                components: &components,
-                capacity: &ranked.capacity,
-                rooms: &ranked.rooms,
-                pools: order.pools.len(),
-                candidates: ranked.locations.len(),
-                ordered: ranked.ordered,
-                max_locations: usize::from(profile.max_locations),
-                minimise_locations: profile.minimise_locations,
-                node_budget: MAX_SOURCING_SEARCH_NODES,
-            };
+            let problem = search_problem(order, &components, &ranked, profile);
             let search = problem_search;
             let exhaustive = match &search {
                 Search::Found { exact, .. } => *exact,
@@ -461,6 +438,27 @@ fn same_order(existing: &Reservation, order: &ResolvedOrder) -> bool {
     before.sort_unstable();
     now.sort_unstable();
     before == now
+}
+
+/// The allocation search of an order over its ranked candidates.
+fn search_problem<'p>(
+    order: &'p ResolvedOrder,
+    components: &'p [Vec<(usize, u32)>],
+    ranked: &'p Ranked,
+    profile: &SourcingProfile,
+) -> Problem<'p> {
+    Problem {
+        demands: &order.demands,
+        components,
+        capacity: &ranked.capacity,
+        rooms: &ranked.rooms,
+        pools: order.pools.len(),
+        candidates: ranked.locations.len(),
+        ordered: ranked.ordered,
+        max_locations: usize::from(profile.max_locations),
+        minimise_locations: profile.minimise_locations,
+        node_budget: MAX_SOURCING_SEARCH_NODES,
+    }
 }
 
 fn validate_sourced(request: &SourcedReserveRequest) -> Result<(), EngineError> {

@@ -3,7 +3,7 @@
 use super::catalogue_ops::check_range;
 use super::demand::DemandEvent;
 use super::journal::{Cause, ReservationImage};
-use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
+use super::reservations::{HeldLine, RequestedLine, Reservation, ReservationShard, ReservationState};
 use super::stock_table::ShardGuards;
 use super::{Engine, EngineError, Operation, ShortLine};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
@@ -103,16 +103,11 @@ impl Engine {
         let catalogue = self.catalogue.load();
         let resolved = self.resolve_request(&catalogue, request)?;
         let mut shard = self.reservations.lock_for(&request.id);
-        if let Some(existing) = shard.by_id.get_mut(request.id.as_str()) {
+        if let Some(existing) = shard.by_id.get(request.id.as_str()) {
             if !resolved.unknown.is_empty() || !same_request(existing, &resolved.requested, request.promise_by) {
                 return Err(EngineError::Conflict(request.id.clone()));
             }
-            if existing.is_past_ttl(now) {
-                self.expire_reservation(existing, now);
-                let forget_at = existing.forget_at.expect("expiry sets forget_at");
-                let id = existing.id.clone();
-                shard.schedule(forget_at, id);
-            }
+            self.expire_retried_if_due(&mut shard, &request.id, now);
             let existing = &shard.by_id[request.id.as_str()];
             return Ok(ReserveOutcome::first(existing, true));
         }
@@ -138,6 +133,18 @@ impl Engine {
         shard.schedule(reservation.first_expires_at, reservation.id.clone());
         shard.by_id.insert(reservation.id.clone(), reservation);
         Ok(outcome)
+    }
+
+    /// A retry found its reservation: if its TTL has passed, it expires now (because
+    /// time passed, not because of the call), so that the answer shows its state.
+    pub(super) fn expire_retried_if_due(&self, shard: &mut ReservationShard, id: &str, now: Timestamp) {
+        let Some(existing) = shard.by_id.get_mut(id) else { return };
+        if existing.is_past_ttl(now) {
+            self.expire_reservation(existing, now);
+            let forget_at = existing.forget_at.expect("expiry sets forget_at");
+            let id = existing.id.clone();
+            shard.schedule(forget_at, id);
+        }
     }
 
     fn resolve_request(&self, catalogue: &Catalogue, request: &ReserveRequest) -> Result<ResolvedRequest, EngineError> {

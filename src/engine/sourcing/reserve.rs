@@ -76,16 +76,11 @@ impl Engine {
             .clone();
         let order = self.resolve_order(&catalogue, request)?;
         let mut shard = self.reservations.lock_for(&request.id);
-        if let Some(existing) = shard.by_id.get_mut(request.id.as_str()) {
+        if let Some(existing) = shard.by_id.get(request.id.as_str()) {
             if !same_order(existing, &order) {
                 return Err(EngineError::Conflict(request.id.clone()));
             }
-            if existing.is_past_ttl(now) {
-                self.expire_reservation(existing, now);
-                let forget_at = existing.forget_at.expect("expiry sets forget_at");
-                let id = existing.id.clone();
-                shard.schedule(forget_at, id);
-            }
+            self.expire_retried_if_due(&mut shard, &request.id, now);
             let existing = &shard.by_id[request.id.as_str()];
             return Ok(self.replayed_outcome(&catalogue, existing, &order, request));
         }

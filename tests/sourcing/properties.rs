@@ -315,6 +315,29 @@ proptest! {
     }
 }
 
+/// A long list of warehouses on a coarse grid (so that distances tie), each with
+/// a priority and stock of `S0` and `S1`.
+type GridSite = ((u32, u32), u16, [u32; 2]);
+
+fn grid_network(sites: &[GridSite]) -> (Engine, Vec<LocationSpec>) {
+    let specs: Vec<LocationSpec> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, ((y, x), priority, _))| {
+            let (latitude, longitude) = (50.0 + f64::from(*y) / 100.0, f64::from(*x) / 100.0);
+            let spec =
+                place(&format!("G{:03}", (i * 37) % 160), LocationKind::Warehouse, latitude, longitude, true, false);
+            with_priority(spec, *priority)
+        })
+        .collect();
+    let engine = network(&specs, &[]);
+    for (spec, (_, _, stock_of)) in specs.iter().zip(sites) {
+        stock(&engine, "S0", &spec.name, stock_of[0]);
+        stock(&engine, "S1", &spec.name, stock_of[1]);
+    }
+    (engine, specs)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -326,19 +349,7 @@ proptest! {
         (lat, lon) in (0u32..12, 0u32..12),
         wanted in (1u32..3, 1u32..3),
     ) {
-        let specs: Vec<LocationSpec> = sites
-            .iter()
-            .enumerate()
-            .map(|(i, ((y, x), priority, _))| {
-                let spec = place(&format!("G{:03}", (i * 37) % 160), LocationKind::Warehouse, 50.0 + f64::from(*y) / 100.0, f64::from(*x) / 100.0, true, false);
-                with_priority(spec, *priority)
-            })
-            .collect();
-        let engine = network(&specs, &[]);
-        for (spec, (_, _, stock_of)) in specs.iter().zip(&sites) {
-            stock(&engine, "S0", &spec.name, stock_of[0]);
-            stock(&engine, "S1", &spec.name, stock_of[1]);
-        }
+        let (engine, specs) = grid_network(&sites);
         let at_point = point(50.0 + f64::from(lat) / 100.0, f64::from(lon) / 100.0);
         let mut expected: Vec<(u32, u16, String)> = specs
             .iter()
@@ -408,19 +419,7 @@ proptest! {
         (lat, lon) in (0u32..12, 0u32..12),
         wanted in (1u32..5, 1u32..5),
     ) {
-        let specs: Vec<LocationSpec> = sites
-            .iter()
-            .enumerate()
-            .map(|(i, ((y, x), priority, _))| {
-                let spec = place(&format!("G{:03}", (i * 37) % 160), LocationKind::Warehouse, 50.0 + f64::from(*y) / 100.0, f64::from(*x) / 100.0, true, false);
-                with_priority(spec, *priority)
-            })
-            .collect();
-        let engine = network(&specs, &[]);
-        for (spec, (_, _, stock_of)) in specs.iter().zip(&sites) {
-            stock(&engine, "S0", &spec.name, stock_of[0]);
-            stock(&engine, "S1", &spec.name, stock_of[1]);
-        }
+        let (engine, specs) = grid_network(&sites);
         let mut pair = SourcingProfile::new("pair");
         pair.rank_by = vec![RankKey::Distance, RankKey::Priority];
         pair.minimise_locations = true;

@@ -12,7 +12,9 @@
 //! ```
 //! The exact rules a client may rely on are in docs/FEED.md.
 //!
-//! - [`hub`]: the hub thread, the shared last values, interest and offering.
+//! - [`hub`]: the hub thread and its cycle, offering changes to subscribers;
+//!   `hub/interest.rs`: which keys are watched and by whom, the one value kept per
+//!   key, and recomputing it (baselines, snapshots, resyncs, dirty SKUs).
 //! - [`subscription`]: a subscriber's pending map, the take path, dropping.
 //! - [`coalesce`]: keys, pending entries and the event kind of a (before, latest) pair.
 

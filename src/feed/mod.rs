@@ -12,11 +12,11 @@
 //! ```
 //! The exact rules a client may rely on are in docs/FEED.md.
 //!
-//! - [`hub`]: the hub thread and its cycle, offering changes to subscribers;
+//! - `hub`: the hub thread and its cycle, offering changes to subscribers;
 //!   `hub/interest.rs`: which keys are watched and by whom, the one value kept per
 //!   key, and recomputing it (baselines, snapshots, resyncs, dirty SKUs).
-//! - [`subscription`]: a subscriber's pending map, the take path, dropping.
-//! - [`coalesce`]: keys, pending entries and the event kind of a (before, latest) pair.
+//! - `subscription`: a subscriber's pending map, the take path, dropping.
+//! - `coalesce`: keys, pending entries and the event kind of a (before, latest) pair.
 
 mod coalesce;
 mod hub;

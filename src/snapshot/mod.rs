@@ -1,7 +1,7 @@
 //! Snapshots: the whole engine state archived with rkyv, so that recovery replays
 //! only the log written since.
 //!
-//! - [`format`]: the file layout (header with magic, version, LSNs, counts and
+//! - [`format`](mod@format): the file layout (header with magic, version, LSNs, counts and
 //!   checksums; an rkyv body), writing (temp file, fsync, rename, directory fsync)
 //!   and loading with validation.
 //! - [`store`]: the snapshot folder: listing, choosing, retention.

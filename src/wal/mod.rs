@@ -1,7 +1,7 @@
 //! The write-ahead log: every state change is in a segment file, checksummed,
 //! before its outcome is acknowledged.
 //!
-//! - [`format`]: the byte layout of segments and records (see ARCHITECTURE.md).
+//! - [`format`](mod@format): the byte layout of segments and records (see ARCHITECTURE.md).
 //! - [`writer`]: [`Wal`], the group-commit writer: appenders copy framed records into
 //!   one shared buffer; one thread writes the whole buffer with one `write` and one
 //!   `fdatasync`, then wakes every caller whose record became durable.

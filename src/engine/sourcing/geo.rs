@@ -8,7 +8,7 @@ use rstar::RTree;
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// Great-circle distance between two points on a sphere of radius
-/// [`EARTH_RADIUS_M`], rounded to whole metres so that orderings built on it are
+/// `EARTH_RADIUS_M` (the mean Earth radius), rounded to whole metres so that orderings built on it are
 /// exact and deterministic.
 ///
 /// Computed from the chord between the points' unit vectors,

@@ -100,15 +100,7 @@ fn engine(random: &mut Random) -> Engine {
 }
 
 fn row(sku: &str, location: &str, on_hand: u32) -> PositionRow {
-    PositionRow {
-        sku: sku.into(),
-        location: location.into(),
-        on_hand,
-        safety_stock: 0,
-        damaged: 0,
-        quality_control: 0,
-        backorder_limit: 0,
-    }
+    PositionRow::on_hand(sku, location, on_hand)
 }
 
 fn sourced_request(random: &mut Random, id: u64) -> SourcedReserveRequest {

@@ -29,15 +29,7 @@ fn below_reserved(sku: &str, location: &str, reserved: u32, ceiling: i64) -> imp
 }
 
 fn row(sku: &str, location: &str, on_hand: u32) -> PositionRow {
-    PositionRow {
-        sku: sku.to_owned(),
-        location: location.to_owned(),
-        on_hand,
-        safety_stock: 0,
-        damaged: 0,
-        quality_control: 0,
-        backorder_limit: 0,
-    }
+    PositionRow::on_hand(sku, location, on_hand)
 }
 
 /// Holds `quantity` of a SKU at a location under a fresh reservation id.

@@ -96,6 +96,21 @@ pub struct PositionRow {
     pub backorder_limit: u32,
 }
 
+impl PositionRow {
+    /// A row of `on_hand` units, every other quantity 0.
+    pub fn on_hand(sku: &str, location: &str, on_hand: u32) -> PositionRow {
+        PositionRow {
+            sku: sku.to_owned(),
+            location: location.to_owned(),
+            on_hand,
+            safety_stock: 0,
+            damaged: 0,
+            quality_control: 0,
+            backorder_limit: 0,
+        }
+    }
+}
+
 /// Everything a client may read about one position.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PositionView {

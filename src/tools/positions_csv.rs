@@ -157,15 +157,7 @@ mod tests {
     }
 
     fn row(sku: &str, location: &str, on_hand: u32) -> PositionRow {
-        PositionRow {
-            sku: sku.into(),
-            location: location.into(),
-            on_hand,
-            safety_stock: 0,
-            damaged: 0,
-            quality_control: 0,
-            backorder_limit: 0,
-        }
+        PositionRow::on_hand(sku, location, on_hand)
     }
 
     #[test]

@@ -104,14 +104,11 @@ fn adjust(sku: &str, location: &str, delta: i64, reason: AdjustReason, reference
 /// a kit, a snapshot, then adjustments and reservations after it.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig {
-        data_dir: dir.path().join("data"),
-        snapshot_dir: dir.path().join("snapshots"),
-        durability: DurabilityMode::Always,
-        snapshot_interval_ms: 0,
-        snapshot_every_records: 0,
-        ..StorageConfig::default()
-    };
+    let config = StorageConfig::with_manual_snapshots(
+        dir.path().join("data"),
+        dir.path().join("snapshots"),
+        DurabilityMode::Always,
+    );
     let (durable, _) = DurableEngine::open(config.clone()).unwrap();
     let apply = |operation: Operation| durable.apply(&operation, T).unwrap();
     apply(Operation::UpsertLocations(vec![location("WH-1"), location("STORE-1")]));

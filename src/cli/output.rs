@@ -32,14 +32,7 @@ impl DirArgs {
     /// A storage configuration for these folders: every write fsynced, and no
     /// periodic snapshots (the tools run once and exit).
     pub fn config(&self) -> StorageConfig {
-        StorageConfig {
-            data_dir: self.data.clone(),
-            snapshot_dir: self.snapshots.clone(),
-            durability: DurabilityMode::Always,
-            snapshot_interval_ms: 0,
-            snapshot_every_records: 0,
-            ..StorageConfig::default()
-        }
+        StorageConfig::with_manual_snapshots(self.data.clone(), self.snapshots.clone(), DurabilityMode::Always)
     }
 
     /// Refuses unless the folders hold a log or a snapshot, so that a mistyped path

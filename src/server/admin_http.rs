@@ -253,14 +253,11 @@ mod tests {
 
     async fn start() -> Running {
         let dir = tempfile::tempdir().unwrap();
-        let config = StorageConfig {
-            data_dir: dir.path().join("data"),
-            snapshot_dir: dir.path().join("snapshots"),
-            durability: DurabilityMode::None,
-            snapshot_interval_ms: 0,
-            snapshot_every_records: 0,
-            ..StorageConfig::default()
-        };
+        let config = StorageConfig::with_manual_snapshots(
+            dir.path().join("data"),
+            dir.path().join("snapshots"),
+            DurabilityMode::None,
+        );
         let (durable, _) = DurableEngine::open(config).unwrap();
         let metrics = Arc::new(Metrics::new());
         let state = AdminState::new(metrics, durable, None);

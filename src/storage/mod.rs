@@ -51,6 +51,23 @@ impl Default for StorageConfig {
 }
 
 impl StorageConfig {
+    /// These folders and this durability, with snapshots taken only on demand and at
+    /// shutdown (no periodic ones): what the offline tools and the tests want.
+    pub fn with_manual_snapshots(
+        data_dir: PathBuf,
+        snapshot_dir: PathBuf,
+        durability: DurabilityMode,
+    ) -> StorageConfig {
+        StorageConfig {
+            data_dir,
+            snapshot_dir,
+            durability,
+            snapshot_interval_ms: 0,
+            snapshot_every_records: 0,
+            ..StorageConfig::default()
+        }
+    }
+
     pub fn wal_dir(&self) -> PathBuf {
         self.data_dir.join("wal")
     }

@@ -344,14 +344,11 @@ fn the_log_replays_a_sourced_reserve_without_its_profile_and_counts_no_demand() 
     use stockd::storage::{recover, DurableEngine, RecoveryTarget, StorageConfig};
     use stockd::wal::DurabilityMode;
     let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig {
-        data_dir: dir.path().join("data"),
-        snapshot_dir: dir.path().join("snapshots"),
-        durability: DurabilityMode::Always,
-        snapshot_interval_ms: 0,
-        snapshot_every_records: 0,
-        ..StorageConfig::default()
-    };
+    let config = StorageConfig::with_manual_snapshots(
+        dir.path().join("data"),
+        dir.path().join("snapshots"),
+        DurabilityMode::Always,
+    );
     let digest = {
         let (durable, _) = DurableEngine::open(config.clone()).unwrap();
         let apply = |op: Operation| durable.apply(&op, at(1_000)).unwrap();

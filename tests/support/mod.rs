@@ -15,14 +15,9 @@ use stockd::Operation;
 /// Folders under `root`, no periodic snapshots (tests take them by hand).
 pub fn storage_config(root: &Path, durability: DurabilityMode, segment_bytes: u64) -> StorageConfig {
     StorageConfig {
-        data_dir: root.join("data"),
-        snapshot_dir: root.join("snapshots"),
-        durability,
-        snapshot_interval_ms: 0,
-        snapshot_every_records: 0,
         snapshots_retained: 8,
         segment_bytes,
-        ..StorageConfig::default()
+        ..StorageConfig::with_manual_snapshots(root.join("data"), root.join("snapshots"), durability)
     }
 }
 

@@ -12,16 +12,27 @@
 //! - a cut inside a record is reported as a torn tail at that record, and repaired;
 //! - the engine opens on the cut log and goes on logging from there.
 //!
+//! Every operation also runs on the reference model (`reference_model/`, written
+//! from docs/ENGINE.md): the outcomes must agree as they happen, and a state
+//! recovered from a cut at an operation's end (or at a restart) must read exactly
+//! as the model's state after that operation: every position, availability (each
+//! location, the channel, kits) and reservation.
+//!
 //! Also checked on the way: an operation that logs nothing changes nothing, and a
 //! restart recovers exactly the state it stopped with.
 //!
 //! `PROPTEST_CASES` sets the number of cases (64 by default).
 
+#[path = "reference_model/mod.rs"]
+mod reference_model;
 #[path = "support/mod.rs"]
 mod support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use reference_model::compare::{compare_outcomes, compare_state, Universe};
+use reference_model::Model;
+use std::collections::BTreeSet;
 use std::path::Path;
 use stockd::engine::{AdjustReason, LineQuantity, PartialStep, RestockRequest};
 use stockd::model::{Bucket, ChannelBuffer, ChannelSpec, LocationKind, PositionRow};
@@ -35,6 +46,7 @@ const LOCATIONS: [&str; 2] = ["L1", "L2"];
 /// Reservation ids `r0`..: reused once forgotten (the idempotency window is 5 s).
 const IDS: usize = 12;
 const START_MS: u64 = 1_700_000_000_000;
+const IDEMPOTENCY_WINDOW_MS: u64 = 5_000;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -128,6 +140,8 @@ fn case() -> impl Strategy<Value = Case> {
 struct Run {
     /// `(last LSN appended, digest)` after setup and after each step.
     points: Vec<(u64, u64)>,
+    /// The reference model's state at each point.
+    models: Vec<Model>,
     /// The lowest LSN a cut may be at: the log is fsynced up to a snapshot's
     /// `complete_lsn` before the snapshot exists, so no crash leaves it shorter.
     lowest_cut: u64,
@@ -142,7 +156,12 @@ fn open(config: &StorageConfig) -> std::sync::Arc<DurableEngine> {
 }
 
 impl Run {
-    fn record(&mut self, durable: &DurableEngine, what: &dyn std::fmt::Debug) -> Result<(), TestCaseError> {
+    fn record(
+        &mut self,
+        durable: &DurableEngine,
+        model: &Model,
+        what: &dyn std::fmt::Debug,
+    ) -> Result<(), TestCaseError> {
         let point = (durable.wal().unwrap().appended_lsn(), durable.engine().digest());
         if let Some(previous) = self.points.last() {
             prop_assert!(point.0 >= previous.0);
@@ -151,6 +170,7 @@ impl Run {
             }
         }
         self.points.push(point);
+        self.models.push(model.clone());
         Ok(())
     }
 
@@ -261,7 +281,7 @@ fn row(sku: &str, location: &str, on_hand: u32) -> PositionRow {
 fn config(root: &Path, case: &Case) -> StorageConfig {
     StorageConfig {
         snapshots_retained: 2,
-        engine: EngineConfig { idempotency_window_ms: 5_000, ..EngineConfig::default() },
+        engine: EngineConfig { idempotency_window_ms: IDEMPOTENCY_WINDOW_MS, ..EngineConfig::default() },
         ..support::storage_config(
             root,
             if case.always { DurabilityMode::Always } else { DurabilityMode::Interval { ms: 2 } },
@@ -272,7 +292,15 @@ fn config(root: &Path, case: &Case) -> StorageConfig {
 
 fn run_steps(config: &StorageConfig, case: &Case) -> Result<Run, TestCaseError> {
     let mut durable = open(config);
-    let mut run = Run { points: Vec::new(), lowest_cut: 0, now: START_MS, steps_taken: 0, reserved: Vec::new() };
+    let mut run = Run {
+        points: Vec::new(),
+        models: Vec::new(),
+        lowest_cut: 0,
+        now: START_MS,
+        steps_taken: 0,
+        reserved: Vec::new(),
+    };
+    let mut model = Model::new(IDEMPOTENCY_WINDOW_MS, config.engine.max_reservations);
     let setup = [
         Operation::UpsertLocations(LOCATIONS.map(|l| support::location(l, LocationKind::Store)).to_vec()),
         Operation::UpsertChannel(ChannelSpec {
@@ -285,9 +313,11 @@ fn run_steps(config: &StorageConfig, case: &Case) -> Result<Run, TestCaseError> 
         Operation::DefineKit { kit: "K".to_owned(), components: vec![("A".to_owned(), 1), ("B".to_owned(), 2)] },
     ];
     for operation in &setup {
-        durable.apply(operation, Timestamp(run.now)).unwrap();
+        let actual = durable.apply(operation, Timestamp(run.now)).map_err(engine_error);
+        prop_assert!(actual.is_ok(), "setup {:?}: {:?}", operation, actual);
+        compare_outcomes(durable.engine(), operation, &actual, &model.apply(operation, Timestamp(run.now)))?;
     }
-    run.record(&durable, &"setup")?;
+    run.record(&durable, &model, &"setup")?;
     for step in &case.steps {
         match step {
             Step::Advance(ms) => run.now += ms,
@@ -302,17 +332,21 @@ fn run_steps(config: &StorageConfig, case: &Case) -> Result<Run, TestCaseError> 
                 prop_assert!(report.torn_tail.is_none());
                 prop_assert_eq!(report.last_lsn, run.points.last().unwrap().0);
                 prop_assert_eq!(reopened.engine().digest(), digest, "a restart changed the state");
+                compare_state(reopened.engine(), &model, &universe(&model), &ids(), run.now)?;
                 durable = reopened;
             }
             _ => {
                 let operation = run.operation(&durable, step).unwrap();
-                let outcome = durable.apply(&operation, Timestamp(run.now));
-                if let (Operation::Reserve(request), Ok(_)) = (&operation, outcome) {
+                let actual = durable.apply(&operation, Timestamp(run.now)).map_err(engine_error);
+                let expected = model.apply(&operation, Timestamp(run.now));
+                compare_outcomes(durable.engine(), &operation, &actual, &expected)
+                    .map_err(|e| TestCaseError::fail(format!("{operation:?} at {}\n{e}", run.now)))?;
+                if let (Operation::Reserve(request), Ok(_)) = (&operation, actual) {
                     run.reserved.push(request.id.clone());
                 }
             }
         }
-        run.record(&durable, step)?;
+        run.record(&durable, &model, step)?;
         run.now += 1;
     }
     Ok(run)
@@ -334,7 +368,8 @@ fn check_cut(config: &StorageConfig, run: &Run, cut: &Cut) -> Result<(), TestCas
         ends[cut.boundary % ends.len()]
     };
     // The state there, if an operation ended there.
-    let digest = run.points.iter().find(|(end, _)| *end == lsn).map(|(_, digest)| *digest);
+    let point = run.points.iter().position(|(end, _)| *end == lsn);
+    let digest = point.map(|index| run.points[index].1);
     let next = find_record(&layout, lsn + 1);
     let torn_at = match &next {
         // The boundary is the end of the log: nothing to cut.
@@ -360,6 +395,11 @@ fn check_cut(config: &StorageConfig, run: &Run, cut: &Cut) -> Result<(), TestCas
     if let Some(digest) = digest {
         prop_assert_eq!(recovered, digest, "the state at LSN {} is not the one after its operation", lsn);
     }
+    if let Some(index) = point {
+        let model = &run.models[index];
+        compare_state(&engine, model, &universe(model), &ids(), run.now)
+            .map_err(|e| TestCaseError::fail(format!("recovered at LSN {lsn}, against the model: {e}")))?;
+    }
     match (&torn_at, &report.torn_tail) {
         (None, None) => {}
         (Some((path, offset)), Some(torn)) => prop_assert_eq!((&torn.path, torn.offset), (path, *offset)),
@@ -384,6 +424,26 @@ fn check_cut(config: &StorageConfig, run: &Run, cut: &Cut) -> Result<(), TestCas
     let (engine, report) = recover(&copy, RecoveryTarget::default(), false).unwrap();
     prop_assert_eq!((engine.digest(), report.last_lsn), (after, lsn + 1));
     Ok(())
+}
+
+/// What the model comparison reads: the fixed names and every SKU the run created.
+fn universe(model: &Model) -> Universe {
+    let mut skus: Vec<String> = SKUS.map(str::to_owned).to_vec();
+    skus.extend(model.skus().into_iter().filter(|sku| !SKUS.contains(&sku.as_str())));
+    Universe { skus, locations: LOCATIONS.map(str::to_owned).to_vec(), channel: "web".to_owned() }
+}
+
+/// Every reservation id a run may use.
+fn ids() -> BTreeSet<String> {
+    (0..IDS).map(|index| format!("r{index}")).collect()
+}
+
+/// The engine's error from a durable apply (a log failure fails the test).
+fn engine_error(error: stockd::storage::ApplyError) -> stockd::EngineError {
+    match error {
+        stockd::storage::ApplyError::Engine(error) => error,
+        other => panic!("the log failed: {other}"),
+    }
 }
 
 #[test]

@@ -8,7 +8,10 @@
 //! Where the document leaves an order or a detail open, the model follows the
 //! engine; those places are marked `ENGINE CHOICE`.
 
+#![allow(dead_code)] // each test crate that includes the model uses a part of it
+
 mod catalogue;
+pub mod compare;
 mod lifecycle;
 mod queries;
 mod reserve;
@@ -220,6 +223,7 @@ pub struct Channel {
     pub buffer: ChannelBuffer,
 }
 
+#[derive(Clone)]
 pub struct Model {
     idempotency_window_ms: u64,
     max_reservations: usize,

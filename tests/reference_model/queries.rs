@@ -42,6 +42,12 @@ impl Model {
         self.reservations.values().filter_map(deadline).filter(|at| *at > now).min()
     }
 
+    /// Every SKU with a position and every kit, sorted, without repeats.
+    pub fn skus(&self) -> Vec<String> {
+        let names = self.positions.keys().map(|(sku, _)| sku).chain(self.kits.keys());
+        names.cloned().collect::<std::collections::BTreeSet<String>>().into_iter().collect()
+    }
+
     pub fn is_kit(&self, sku: &str) -> bool {
         self.kits.contains_key(sku)
     }

@@ -1,4 +1,5 @@
-//! Event kinds on scripted sequences: snapshots, transitions, every-change, gaps, kits, SKUs named early, every-SKU subscriptions, catalogue changes, resync.
+//! Event kinds on scripted sequences: snapshots, transitions, every-change, gaps, kits,
+//! SKUs named early, every-SKU subscriptions, catalogue changes, resync.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! The tracker hook: every write path and replay report their SKUs; the tracker is off without subscribers; a full queue makes the hub rescan.
+//! The tracker hook: every write path and replay report their SKUs; the tracker is off
+//! without subscribers; a full queue makes the hub rescan.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Every refusal of the lifecycle calls: wrong state, unknown ids, bad partial steps, bounds, backorders.
+//! Every refusal of the lifecycle calls: wrong state, unknown ids, bad partial steps,
+//! bounds, backorders.
 
 use super::*;
 

@@ -1,6 +1,6 @@
 //! The payload of a log record (segment format version 2): a fixed, little-endian
 //! layout for what replay reads (SKU names, position and reservation after-images),
-//! and the codec (`src/codec.rs`) only for what replay re-applies or skips (catalogue
+//! and the codec (`src/codec/`) only for what replay re-applies or skips (catalogue
 //! operations, and the cause of a change). ARCHITECTURE.md ("Log record payload")
 //! lays it out byte by byte.
 //!

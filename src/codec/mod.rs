@@ -1,11 +1,16 @@
-//! The one place that encodes and decodes bytes: log records today, wire messages
-//! once the network front end exists.
+//! The one place that knows the encoding of wire messages and of the log's
+//! catalogue operations and causes.
 //!
 //! Types derive serde's `Serialize`/`Deserialize` (format-neutral); only this module
 //! names the format: bincode 2.0.1 (pinned; the crate is unmaintained), standard
-//! configuration: little-endian, variable-length integers (LEB128-like "varint"),
-//! enum variants as varint tags in declaration order, sequences and strings prefixed
-//! by their varint length. Swapping the format means changing this file only.
+//! configuration: little-endian, variable-length integers ("varint"), enum variants
+//! as varint tags in declaration order, sequences and strings prefixed by their
+//! varint length. [`by_hand`] writes and reads the same format's primitives without
+//! serde, for the hot paths. Swapping the crate means changing this file only;
+//! changing the format means changing this module (and the tests that hold the hot
+//! paths to it).
+
+pub mod by_hand;
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 

@@ -196,23 +196,36 @@ impl Engine {
 
     /// Availability of up to [`MAX_BATCH_SKUS`] SKUs in one scope (a listing page),
     /// in the order asked.
-    pub fn availability_batch(
+    pub fn availability_batch<S: AsRef<str>>(
         &self,
-        skus: &[String],
+        skus: &[S],
         scope: &AvailabilityScope,
         measure: Availability,
     ) -> Result<Vec<u64>, EngineError> {
         if skus.len() > MAX_BATCH_SKUS {
             return Err(EngineError::TooMany { what: "SKUs in a batch", count: skus.len(), limit: MAX_BATCH_SKUS });
         }
+        self.availability_batch_named(skus, scope.name(), measure)
+    }
+
+    /// [`Engine::availability_batch`] with the scope named by a borrowed string.
+    pub fn availability_batch_named<S: AsRef<str>>(
+        &self,
+        skus: &[S],
+        scope: ScopeName<'_>,
+        measure: Availability,
+    ) -> Result<Vec<u64>, EngineError> {
+        if skus.len() > MAX_BATCH_SKUS {
+            return Err(EngineError::TooMany { what: "SKUs in a batch", count: skus.len(), limit: MAX_BATCH_SKUS });
+        }
         let catalogue = self.catalogue.load();
-        let scope = self.resolve_scope(&catalogue, scope.name())?;
+        let scope = self.resolve_scope(&catalogue, scope)?;
         let mut result = vec![0; skus.len()];
         let mut lookups = Vec::with_capacity(skus.len().min(PREFETCH_GROUP));
         for (first, group) in skus.chunks(PREFETCH_GROUP).enumerate() {
             lookups.clear();
             for (offset, sku) in group.iter().enumerate() {
-                if let Some(sku) = self.sku_for_read(sku)? {
+                if let Some(sku) = self.sku_for_read(sku.as_ref())? {
                     lookups.push(Lookup { sku, scope, measure, at: first * PREFETCH_GROUP + offset });
                 }
             }

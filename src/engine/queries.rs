@@ -196,15 +196,12 @@ impl Engine {
 
     /// Availability of up to [`MAX_BATCH_SKUS`] SKUs in one scope (a listing page),
     /// in the order asked.
-    pub fn availability_batch<S: AsRef<str>>(
+    pub fn availability_batch(
         &self,
-        skus: &[S],
+        skus: &[String],
         scope: &AvailabilityScope,
         measure: Availability,
     ) -> Result<Vec<u64>, EngineError> {
-        if skus.len() > MAX_BATCH_SKUS {
-            return Err(EngineError::TooMany { what: "SKUs in a batch", count: skus.len(), limit: MAX_BATCH_SKUS });
-        }
         self.availability_batch_named(skus, scope.name(), measure)
     }
 

@@ -107,6 +107,72 @@ pub fn encode_availability_batch_reply(request_id: u64, available: &[u64], out: 
     end_frame(out, begin);
 }
 
+/// Appends the request frame of `call` with `request_id` to `out`: byte for byte what
+/// [`super::encode_frame`] writes for the same `RequestFrame` (a client's fast path).
+/// At most [`MAX_BATCH_SKUS`] SKUs; names longer than the server's frame limit allows
+/// are the caller's to refuse (the frame's length is returned).
+pub fn encode_hot_request(request_id: u64, call: &HotCall<'_>, out: &mut Vec<u8>) -> usize {
+    let begin = start_frame(out);
+    put_varint(out, request_id);
+    put_varint(out, REQUEST_CALL);
+    match call {
+        HotCall::Availability { sku, scope, measure } => {
+            put_varint(out, CALL_AVAILABILITY);
+            put_text(out, sku);
+            put_scope(out, *scope);
+            put_measure(out, *measure);
+        }
+        HotCall::AvailabilityBatch { skus, scope, measure } => {
+            assert!(skus.len() <= MAX_BATCH_SKUS, "a batch asks for at most {MAX_BATCH_SKUS} SKUs");
+            put_varint(out, CALL_AVAILABILITY_BATCH);
+            put_varint(out, skus.len() as u64);
+            for sku in skus {
+                put_text(out, sku);
+            }
+            put_scope(out, *scope);
+            put_measure(out, *measure);
+        }
+    }
+    end_frame(out, begin);
+    out.len() - begin
+}
+
+/// The response payload as `(request_id, available)` if it is exactly a
+/// `Reply::Availability`; `None`: decode it the ordinary way.
+pub fn decode_availability_reply(payload: &[u8]) -> Option<(u64, u64)> {
+    let mut reader = Reader { bytes: payload };
+    let request_id = reader.varint()?;
+    if reader.varint()? != RESPONSE_REPLY || reader.varint()? != REPLY_AVAILABILITY {
+        return None;
+    }
+    let available = reader.varint()?;
+    reader.bytes.is_empty().then_some((request_id, available))
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_scope(out: &mut Vec<u8>, scope: ScopeName<'_>) {
+    let (variant, name) = match scope {
+        ScopeName::Location(name) => (SCOPE_LOCATION, name),
+        ScopeName::Channel(name) => (SCOPE_CHANNEL, name),
+    };
+    put_varint(out, variant);
+    put_text(out, name);
+}
+
+fn put_measure(out: &mut Vec<u8>, measure: Availability) {
+    match measure {
+        Availability::ToSell => put_varint(out, MEASURE_TO_SELL),
+        Availability::ToPromise(by) => {
+            put_varint(out, MEASURE_TO_PROMISE);
+            put_varint(out, by.0);
+        }
+    }
+}
+
 fn start_frame(out: &mut Vec<u8>) -> usize {
     let begin = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);

@@ -89,6 +89,36 @@ proptest! {
     }
 
     #[test]
+    fn requests_are_the_bytes_encode_frame_writes(frame in hot_request()) {
+        let mut expected = Vec::new();
+        encode_frame(&frame, MAX_FRAME_BYTES, &mut expected).unwrap();
+        let hot = decode_hot(&expected[FRAME_HEADER_BYTES..]).expect("a hot request");
+        let mut written = vec![7];
+        let length = encode_hot_request(frame.request_id, &hot.call, &mut written);
+        prop_assert_eq!(length, expected.len());
+        prop_assert_eq!(&written[1..], &expected[..]);
+    }
+
+    #[test]
+    fn availability_replies_decode_to_what_the_codec_decodes(request_id in request_id(), available in request_id(), batch in any::<bool>()) {
+        let response = if batch {
+            Response::Reply(Reply::AvailabilityBatch { available: vec![available] })
+        } else {
+            Response::Reply(Reply::Availability { available })
+        };
+        let mut bytes = Vec::new();
+        encode_frame(&ResponseFrame { request_id, response }, MAX_FRAME_BYTES, &mut bytes).unwrap();
+        let payload = &bytes[FRAME_HEADER_BYTES..];
+        let fast = decode_availability_reply(payload);
+        prop_assert_eq!(fast.is_some(), !batch);
+        if let Some((id, value)) = fast {
+            let decoded = crate::protocol::decode_response_frame(payload).unwrap();
+            prop_assert_eq!(decoded, ResponseFrame { request_id: id, response: Response::Reply(Reply::Availability { available: value }) });
+        }
+        prop_assert!(decode_availability_reply(&payload[..payload.len() - 1]).is_none());
+    }
+
+    #[test]
     fn replies_are_the_bytes_encode_frame_writes(request_id in request_id(), values in prop::collection::vec(request_id(), 0..=MAX_BATCH_SKUS)) {
         let mut expected = Vec::new();
         let mut written = Vec::new();

@@ -8,8 +8,8 @@ use crate::support::{location_name, position_rows, write_sku_name, FastRandom};
 use std::path::Path;
 use stockd::client::{Client, ClientConfig, Pipeline};
 use stockd::engine::{Availability, AvailabilityScope, ReserveLine, ReserveRequest, ScopeName};
-use stockd::protocol::hot::HotCall;
 use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec};
+use stockd::protocol::hot::HotCall;
 use stockd::protocol::{encode_frame, Applied, Call, Reply, Request, RequestFrame, Response, ResponseFrame};
 use stockd::server::auth::token_entry;
 use stockd::server::config::RoleName;
@@ -250,8 +250,13 @@ impl Link for StockdLink {
                     requests.batch_names.push_str(&requests.name);
                 }
                 let width = requests.name.len();
-                let skus: Vec<&str> = (0..BATCH_SKUS).map(|i| &requests.batch_names[i * width..(i + 1) * width]).collect();
-                let call = HotCall::AvailabilityBatch { skus, scope: ScopeName::Channel(CHANNEL), measure: Availability::ToSell };
+                let skus: Vec<&str> =
+                    (0..BATCH_SKUS).map(|i| &requests.batch_names[i * width..(i + 1) * width]).collect();
+                let call = HotCall::AvailabilityBatch {
+                    skus,
+                    scope: ScopeName::Channel(CHANNEL),
+                    measure: Availability::ToSell,
+                };
                 self.pipeline.queue_hot(&call) as u32
             }
             Kind::Reserve => {

@@ -242,9 +242,10 @@ impl Pipeline {
                     answered += 1;
                     // The most common answer without the general decoder.
                     let item = match decode_availability_reply(payload) {
-                        Some((request_id, available)) => {
-                            Ok(ResponseFrame { request_id, response: Response::Reply(Reply::Availability { available }) })
-                        }
+                        Some((request_id, available)) => Ok(ResponseFrame {
+                            request_id,
+                            response: Response::Reply(Reply::Availability { available }),
+                        }),
                         None => decode_response_frame(payload)
                             .map_err(|error| ClientError::Protocol(format!("a response does not decode: {error}"))),
                     };

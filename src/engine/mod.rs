@@ -37,7 +37,8 @@ pub use journal::{
 pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
 pub use queries::{
-    Availability, AvailabilityQuery, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability, ScopeName,
+    Availability, AvailabilityQuery, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability,
+    ScopeName,
 };
 pub use replay::ReplayError;
 pub use replay::{PositionReplay, PositionStep, ReservationReplay};

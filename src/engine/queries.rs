@@ -135,7 +135,12 @@ impl Engine {
     }
 
     /// [`Engine::availability`] with the scope named by a borrowed string.
-    pub fn availability_named(&self, sku: &str, scope: ScopeName<'_>, measure: Availability) -> Result<u64, EngineError> {
+    pub fn availability_named(
+        &self,
+        sku: &str,
+        scope: ScopeName<'_>,
+        measure: Availability,
+    ) -> Result<u64, EngineError> {
         let catalogue = self.catalogue.load();
         let scope = self.resolve_scope(&catalogue, scope)?;
         let Some(sku_id) = self.sku_for_read(sku)? else { return Ok(0) };

@@ -17,21 +17,19 @@
 
 use super::connection::ConnectionState;
 use super::dispatch::{self, run_calls};
-use super::ServerShared;
-use crate::feed::{FeedError, FeedEvent, Subscriber};
 use super::metrics::{call_label_availability, call_label_availability_batch};
+use super::ServerShared;
 use crate::engine::{Availability, AvailabilityQuery, ScopeName};
+use crate::feed::{FeedError, FeedEvent, Subscriber};
 use crate::protocol::convert;
-use crate::protocol::hot::{
-    decode_hot, encode_availability_batch_reply, encode_availability_reply, HotCall, HotFrame,
-};
+use crate::protocol::hot::{decode_hot, encode_availability_batch_reply, encode_availability_reply, HotCall, HotFrame};
 use crate::protocol::Role;
-use crate::EngineError;
 use crate::protocol::{close, WireSubscription};
 use crate::protocol::{
     decode_request_frame, encode_frame, ErrorCode, FrameDecoder, Reply, Request, RequestFrame, Response, ResponseFrame,
     WireError, PROTOCOL_VERSION,
 };
+use crate::EngineError;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -268,7 +266,8 @@ impl StreamState {
                     // A gathered query counts as in flight until answered: answer them
                     // first rather than refuse this one for their sake.
                     let limit = self.shared.wire_limits.max_in_flight;
-                    if group.ids.len() >= MAX_QUERY_GROUP || self.connection.in_flight.load(Ordering::Acquire) >= limit {
+                    if group.ids.len() >= MAX_QUERY_GROUP || self.connection.in_flight.load(Ordering::Acquire) >= limit
+                    {
                         self.answer_queries(&mut group, &mut lap);
                     }
                     if self.admit(request_id, Role::Read, None) {

@@ -136,8 +136,10 @@ proptest! {
 fn other_requests_and_odd_encodings_take_the_ordinary_path() {
     let ping = RequestFrame { request_id: 9, request: Request::Call(Call::Ping) };
     assert!(decode_hot(&frame_bytes(&ping)).is_none());
-    let position =
-        RequestFrame { request_id: 9, request: Request::Call(Call::Position { sku: "A".into(), location: "B".into() }) };
+    let position = RequestFrame {
+        request_id: 9,
+        request: Request::Call(Call::Position { sku: "A".into(), location: "B".into() }),
+    };
     assert!(decode_hot(&frame_bytes(&position)).is_none());
     let hello = RequestFrame { request_id: 1, request: Request::Hello { protocol_version: 1, token: "t".into() } };
     assert!(decode_hot(&frame_bytes(&hello)).is_none());

@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use stockd::engine::{Availability, AvailabilityScope, ChannelAvailability, LocationAvailability};
+use stockd::engine::{
+    Availability, AvailabilityQuery, AvailabilityScope, ChannelAvailability, LocationAvailability, ScopeName,
+};
 use stockd::limits::{MAX_BATCH_SKUS, MAX_QUANTITY};
 use stockd::model::{Bucket, ChannelBuffer, IdKind, IncomingSupply, LocationKind, LocationSpec};
 use stockd::{Engine, EngineError};
@@ -291,6 +293,44 @@ fn a_batch_answers_in_the_order_asked() {
     }
     let full: Vec<String> = (0..MAX_BATCH_SKUS).map(|i| format!("SKU-{i}")).collect();
     assert_eq!(engine.availability_batch(&full, &channel(WEB), Availability::ToSell).unwrap().len(), MAX_BATCH_SKUS);
+    fixture.assert_clean();
+}
+
+#[test]
+fn many_queries_answer_what_each_would_alone() {
+    let fixture = Fixture::new();
+    let engine = &fixture.engine;
+    engine.define_kit("GIFT-SET", &[(TSHIRT.to_owned(), 1), (MUG.to_owned(), 3)]).unwrap();
+    engine.add_incoming(TSHIRT, WAREHOUSE, "PO-1", 6, at(1_000)).unwrap();
+    engine.reserve(&request("r", vec![line(MUG, WAREHOUSE, 5)]), at(0)).unwrap();
+    let skus = [TSHIRT, MUG, CAP, "GIFT-SET", "NEVER-SEEN", "bad\tsku"];
+    let scopes = [
+        ScopeName::Location(WAREHOUSE),
+        ScopeName::Location(STORE),
+        ScopeName::Location("NOWHERE"),
+        ScopeName::Channel(WEB),
+        ScopeName::Channel("nope"),
+    ];
+    let measures = [Availability::ToSell, Availability::ToPromise(at(2_000))];
+    let mut queries = Vec::new();
+    // Over 32 queries (more than one prefetch group), some sharing a shard.
+    for _ in 0..2 {
+        for sku in skus {
+            for scope in scopes {
+                for measure in measures {
+                    queries.push(AvailabilityQuery { sku, scope, measure });
+                }
+            }
+        }
+    }
+    let mut answers = Vec::new();
+    engine.availability_many(&queries, &mut answers);
+    assert_eq!(answers.len(), queries.len());
+    for (query, answer) in queries.iter().zip(&answers) {
+        let alone = engine.availability_named(query.sku, query.scope, query.measure);
+        assert_eq!(answer, &alone, "{query:?}");
+    }
+    assert!(answers.iter().any(|answer| matches!(answer, Ok(value) if *value > 0)));
     fixture.assert_clean();
 }
 

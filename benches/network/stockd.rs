@@ -7,8 +7,9 @@ use super::drive::Link;
 use crate::support::{location_name, position_rows, write_sku_name, FastRandom};
 use std::path::Path;
 use stockd::client::{Client, ClientConfig, Pipeline};
-use stockd::engine::{Availability, AvailabilityScope, ReserveLine, ReserveRequest};
+use stockd::engine::{Availability, AvailabilityScope, ReserveLine, ReserveRequest, ScopeName};
 use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, LocationKind, LocationSpec};
+use stockd::protocol::hot::HotCall;
 use stockd::protocol::{encode_frame, Applied, Call, Reply, Request, RequestFrame, Response, ResponseFrame};
 use stockd::server::auth::token_entry;
 use stockd::server::config::RoleName;
@@ -123,6 +124,8 @@ pub struct Requests {
     prefix: String,
     counter: u64,
     name: String,
+    /// A batch's SKU names back to back (all of one width).
+    batch_names: String,
     /// The location names, made once (formatting one per request would cost the
     /// client more than the rest of the request).
     locations: Vec<String>,
@@ -136,6 +139,7 @@ impl Requests {
             prefix: prefix.to_owned(),
             counter: 0,
             name: String::with_capacity(16),
+            batch_names: String::new(),
             locations: (0..LOCATIONS).map(location_name).collect(),
         }
     }
@@ -225,8 +229,41 @@ impl StockdLink {
 
 impl Link for StockdLink {
     fn queue(&mut self, rng: &mut FastRandom) -> u32 {
-        let request = self.requests.next(rng);
-        self.pipeline.queue(request) as u32
+        match self.requests.kind {
+            // The queries through the pipeline's borrowed-name path (the same bytes).
+            Kind::Query => {
+                let requests = &mut self.requests;
+                write_sku_name(&mut requests.name, rng.below(requests.skus));
+                let location = &requests.locations[rng.below(LOCATIONS)];
+                let call = HotCall::Availability {
+                    sku: &requests.name,
+                    scope: ScopeName::Location(location),
+                    measure: Availability::ToSell,
+                };
+                self.pipeline.queue_hot(&call) as u32
+            }
+            Kind::Batch => {
+                let requests = &mut self.requests;
+                requests.batch_names.clear();
+                for _ in 0..BATCH_SKUS {
+                    write_sku_name(&mut requests.name, rng.below(requests.skus));
+                    requests.batch_names.push_str(&requests.name);
+                }
+                let width = requests.name.len();
+                let skus: Vec<&str> =
+                    (0..BATCH_SKUS).map(|i| &requests.batch_names[i * width..(i + 1) * width]).collect();
+                let call = HotCall::AvailabilityBatch {
+                    skus,
+                    scope: ScopeName::Channel(CHANNEL),
+                    measure: Availability::ToSell,
+                };
+                self.pipeline.queue_hot(&call) as u32
+            }
+            Kind::Reserve => {
+                let request = self.requests.next(rng);
+                self.pipeline.queue(request) as u32
+            }
+        }
     }
 
     async fn flush(&mut self) {

@@ -3,8 +3,10 @@
 
 use super::connection::*;
 use super::error::ClientError;
+use crate::protocol::hot::{decode_availability_reply, encode_hot_request, HotCall};
 use crate::protocol::{
-    decode_response_frame, encode_frame, FrameDecoder, Limits, Request, RequestFrame, ResponseFrame,
+    decode_response_frame, encode_frame, FrameDecoder, FrameError, Limits, Reply, Request, RequestFrame, Response,
+    ResponseFrame, FRAME_HEADER_BYTES,
 };
 use quinn::{RecvStream, SendStream};
 use std::collections::VecDeque;
@@ -90,6 +92,28 @@ impl Pipeline {
                     self.refused = Some(ClientError::LimitExceeded(format!("request {request_id}: {error}")));
                 }
             }
+        }
+        request_id
+    }
+
+    /// Queues an availability query (one SKU or a batch) given by borrowed names, as
+    /// [`queue`](Pipeline::queue) would queue the same `Call`, without building it:
+    /// the frame is written straight into the send buffer (the same bytes).
+    pub fn queue_hot(&mut self, call: &HotCall<'_>) -> u64 {
+        self.sequence = self.sequence.wrapping_add(1).max(1);
+        let request_id = self.id_base | u64::from(self.sequence);
+        let begin = self.out.len();
+        let length = encode_hot_request(request_id, call, &mut self.out);
+        let limit = self.conn.mux.max_frame_bytes;
+        if length - FRAME_HEADER_BYTES > limit as usize {
+            self.out.truncate(begin);
+            if self.refused.is_none() {
+                let error = FrameError::Oversized { length: (length - FRAME_HEADER_BYTES) as u64, limit };
+                self.refused = Some(ClientError::LimitExceeded(format!("request {request_id}: {error}")));
+            }
+        } else {
+            self.queued.push_back(length);
+            self.unreturned += 1;
         }
         request_id
     }
@@ -216,8 +240,15 @@ impl Pipeline {
             match self.decoder.next_payload() {
                 Ok(Some(payload)) => {
                     answered += 1;
-                    let item = decode_response_frame(payload)
-                        .map_err(|error| ClientError::Protocol(format!("a response does not decode: {error}")));
+                    // The most common answer without the general decoder.
+                    let item = match decode_availability_reply(payload) {
+                        Some((request_id, available)) => Ok(ResponseFrame {
+                            request_id,
+                            response: Response::Reply(Reply::Availability { available }),
+                        }),
+                        None => decode_response_frame(payload)
+                            .map_err(|error| ClientError::Protocol(format!("a response does not decode: {error}"))),
+                    };
                     self.ready.push_back(item);
                 }
                 Ok(None) => break None,

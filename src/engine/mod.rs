@@ -36,7 +36,10 @@ pub use journal::{
 };
 pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
-pub use queries::{Availability, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability};
+pub use queries::{
+    Availability, AvailabilityQuery, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability,
+    ScopeName,
+};
 pub use replay::ReplayError;
 pub use replay::{PositionReplay, PositionStep, ReservationReplay};
 pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};

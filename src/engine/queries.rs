@@ -17,6 +17,31 @@ pub enum AvailabilityScope {
     Channel(String),
 }
 
+/// A scope named by borrowed strings: what a request decoded without allocating
+/// carries ([`AvailabilityScope::name`] borrows an owned one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeName<'a> {
+    Location(&'a str),
+    Channel(&'a str),
+}
+
+impl AvailabilityScope {
+    pub fn name(&self) -> ScopeName<'_> {
+        match self {
+            AvailabilityScope::Location(name) => ScopeName::Location(name),
+            AvailabilityScope::Channel(name) => ScopeName::Channel(name),
+        }
+    }
+}
+
+/// One single-SKU availability question, borrowed (see [`Engine::availability_many`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvailabilityQuery<'a> {
+    pub sku: &'a str,
+    pub scope: ScopeName<'a>,
+    pub measure: Availability,
+}
+
 /// What to count at each position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Availability {
@@ -60,9 +85,22 @@ pub struct EngineStats {
 }
 
 /// A resolved scope: a location id, or a channel from the loaded catalogue.
+#[derive(Clone, Copy)]
 enum Scope<'c> {
     Location(LocationId),
     Channel(&'c Channel),
+}
+
+/// Queries whose memory reads are issued together by [`Engine::count_many`]: about
+/// what the core's miss buffers and the prefetch queue keep in flight at once.
+const PREFETCH_GROUP: usize = 32;
+
+/// A query resolved to ids, and where its answer goes.
+struct Lookup<'c> {
+    sku: SkuId,
+    scope: Scope<'c>,
+    measure: Availability,
+    at: usize,
 }
 
 impl Availability {
@@ -93,10 +131,48 @@ impl Engine {
         scope: &AvailabilityScope,
         measure: Availability,
     ) -> Result<u64, EngineError> {
+        self.availability_named(sku, scope.name(), measure)
+    }
+
+    /// [`Engine::availability`] with the scope named by a borrowed string.
+    pub fn availability_named(
+        &self,
+        sku: &str,
+        scope: ScopeName<'_>,
+        measure: Availability,
+    ) -> Result<u64, EngineError> {
         let catalogue = self.catalogue.load();
         let scope = self.resolve_scope(&catalogue, scope)?;
         let Some(sku_id) = self.sku_for_read(sku)? else { return Ok(0) };
         Ok(self.count(&catalogue, sku_id, &scope, measure, None))
+    }
+
+    /// Answers many independent [`Engine::availability`] questions, appending one
+    /// result per query to `out`, in order: each is exactly what `availability` would
+    /// return for it. Faster than one call each because the queries go through the
+    /// table in steps, every step issuing the memory reads of all queries of a group
+    /// before using any (their cache misses overlap instead of following each other).
+    pub fn availability_many(&self, queries: &[AvailabilityQuery<'_>], out: &mut Vec<Result<u64, EngineError>>) {
+        let catalogue = self.catalogue.load();
+        let mut lookups = Vec::with_capacity(queries.len().min(PREFETCH_GROUP));
+        for group in queries.chunks(PREFETCH_GROUP) {
+            lookups.clear();
+            for query in group {
+                let resolved = self.resolve_scope(&catalogue, query.scope).and_then(|scope| {
+                    let sku = self.sku_for_read(query.sku)?;
+                    Ok(sku.map(|sku| (sku, scope)))
+                });
+                match resolved {
+                    Ok(Some((sku, scope))) => {
+                        lookups.push(Lookup { sku, scope, measure: query.measure, at: out.len() });
+                        out.push(Ok(0));
+                    }
+                    Ok(None) => out.push(Ok(0)),
+                    Err(error) => out.push(Err(error)),
+                }
+            }
+            self.count_many(&catalogue, &lookups, |at, value| out[at] = Ok(value));
+        }
     }
 
     /// One SKU (or kit) across a channel: the total and, if asked, each location.
@@ -107,7 +183,7 @@ impl Engine {
         breakdown: bool,
     ) -> Result<ChannelAvailability, EngineError> {
         let catalogue = self.catalogue.load();
-        let scope = self.resolve_scope(&catalogue, &AvailabilityScope::Channel(channel.to_owned()))?;
+        let scope = self.resolve_scope(&catalogue, ScopeName::Channel(channel))?;
         let Scope::Channel(resolved) = scope else { unreachable!("a channel scope resolves to a channel") };
         let mut locations = Vec::new();
         let summed = match self.sku_for_read(sku)? {
@@ -131,30 +207,100 @@ impl Engine {
         scope: &AvailabilityScope,
         measure: Availability,
     ) -> Result<Vec<u64>, EngineError> {
+        self.availability_batch_named(skus, scope.name(), measure)
+    }
+
+    /// [`Engine::availability_batch`] with the scope named by a borrowed string.
+    pub fn availability_batch_named<S: AsRef<str>>(
+        &self,
+        skus: &[S],
+        scope: ScopeName<'_>,
+        measure: Availability,
+    ) -> Result<Vec<u64>, EngineError> {
         if skus.len() > MAX_BATCH_SKUS {
             return Err(EngineError::TooMany { what: "SKUs in a batch", count: skus.len(), limit: MAX_BATCH_SKUS });
         }
         let catalogue = self.catalogue.load();
         let scope = self.resolve_scope(&catalogue, scope)?;
-        let mut result = Vec::with_capacity(skus.len());
-        for sku in skus {
-            let value = match self.sku_for_read(sku)? {
-                None => 0,
-                Some(sku_id) => self.count(&catalogue, sku_id, &scope, measure, None),
-            };
-            result.push(value);
+        let mut result = vec![0; skus.len()];
+        let mut lookups = Vec::with_capacity(skus.len().min(PREFETCH_GROUP));
+        for (first, group) in skus.chunks(PREFETCH_GROUP).enumerate() {
+            lookups.clear();
+            for (offset, sku) in group.iter().enumerate() {
+                if let Some(sku) = self.sku_for_read(sku.as_ref())? {
+                    lookups.push(Lookup { sku, scope, measure, at: first * PREFETCH_GROUP + offset });
+                }
+            }
+            self.count_many(&catalogue, &lookups, |at, value| result[at] = value);
         }
         Ok(result)
     }
 
-    fn resolve_scope<'c>(&self, catalogue: &'c Catalogue, scope: &AvailabilityScope) -> Result<Scope<'c>, EngineError> {
+    fn resolve_scope<'c>(&self, catalogue: &'c Catalogue, scope: ScopeName<'_>) -> Result<Scope<'c>, EngineError> {
         match scope {
-            AvailabilityScope::Location(name) => Ok(Scope::Location(self.location_id(catalogue, name)?)),
-            AvailabilityScope::Channel(name) => {
+            ScopeName::Location(name) => Ok(Scope::Location(self.location_id(catalogue, name)?)),
+            ScopeName::Channel(name) => {
                 validate_id(IdKind::Channel, name)?;
-                let channel = catalogue.channel(name).ok_or_else(|| EngineError::UnknownChannel(name.clone()))?;
+                let channel = catalogue.channel(name).ok_or_else(|| EngineError::UnknownChannel(name.to_owned()))?;
                 Ok(Scope::Channel(channel))
             }
+        }
+    }
+
+    /// Counts every lookup (as [`Self::count`] would, without a breakdown) and hands
+    /// each value to `store` with the lookup's `at`. The steps: lock each SKU's shard
+    /// (its lock prefetched first) and prefetch its slot; then every slot's location list (and, for a channel, its
+    /// positions); then, for a location, the one position found; then read. Each
+    /// step's reads are all issued before the next step uses them. The shards' read
+    /// locks are held from the first step to the last (taken recursively: two lookups
+    /// may share a shard), a few microseconds for a group.
+    fn count_many(&self, catalogue: &Catalogue, lookups: &[Lookup<'_>], mut store: impl FnMut(usize, u64)) {
+        for lookup in lookups {
+            self.stock.prefetch_lock(lookup.sku);
+        }
+        let mut locked = Vec::with_capacity(lookups.len());
+        for lookup in lookups {
+            if catalogue.kit(lookup.sku).is_some() {
+                // Kits read several SKUs each: the plain path (rare on listing pages).
+                store(lookup.at, self.count(catalogue, lookup.sku, &lookup.scope, lookup.measure, None));
+                continue;
+            }
+            let shard = self.stock.read_recursive(lookup.sku);
+            shard.prefetch_slot(lookup.sku);
+            locked.push((lookup, shard));
+        }
+        for (lookup, shard) in &locked {
+            let positions = shard.positions(lookup.sku);
+            match lookup.scope {
+                Scope::Location(_) => positions.prefetch_locations(),
+                Scope::Channel(_) => positions.prefetch_all(),
+            }
+        }
+        let mut found = Vec::with_capacity(locked.len());
+        for (lookup, shard) in &locked {
+            let positions = shard.positions(lookup.sku);
+            let index = match lookup.scope {
+                Scope::Location(location) => positions.index_of(location),
+                Scope::Channel(_) => None,
+            };
+            if let Some(index) = index {
+                positions.prefetch_position(index);
+            }
+            found.push(index);
+        }
+        for ((lookup, shard), index) in locked.iter().zip(found) {
+            let positions = shard.positions(lookup.sku);
+            let value = match lookup.scope {
+                Scope::Location(_) => index.map_or(0, |index| lookup.measure.at(positions.position(index))),
+                Scope::Channel(channel) => channel.buffer.apply(
+                    positions
+                        .iter()
+                        .filter(|(location, _)| channel.contains(*location))
+                        .map(|(_, position)| lookup.measure.at(position))
+                        .sum(),
+                ),
+            };
+            store(lookup.at, value);
         }
     }
 

@@ -46,7 +46,78 @@ impl SkuPositions {
     fn find(&self, location: LocationId) -> Result<usize, usize> {
         self.locations.binary_search(&location)
     }
+
+    /// Where the position at `location` is, if there is one (for [`Self::position`]).
+    pub fn index_of(&self, location: LocationId) -> Option<usize> {
+        self.find(location).ok()
+    }
+
+    /// The position at an index from [`Self::index_of`].
+    pub fn position(&self, index: usize) -> &Position {
+        &self.positions[index]
+    }
+
+    /// Asks the core to start loading the location list (a hint: nothing waits).
+    pub fn prefetch_locations(&self) {
+        prefetch_lines(self.locations.as_ptr().cast(), size_of_val(self.locations.as_slice()));
+    }
+
+    /// Asks the core to start loading the location list and the positions (the first
+    /// [`PREFETCH_MAX_LINES`] cache lines of each; the hardware streams the rest).
+    pub fn prefetch_all(&self) {
+        self.prefetch_locations();
+        prefetch_lines(self.positions.as_ptr().cast(), size_of_val(self.positions.as_slice()));
+    }
+
+    /// Asks the core to start loading the position at `index`.
+    pub fn prefetch_position(&self, index: usize) {
+        prefetch_lines((&raw const self.positions[index]).cast(), size_of::<Position>());
+    }
 }
+
+/// Most cache lines one prefetch request covers.
+const PREFETCH_MAX_LINES: usize = 8;
+
+/// Hints the core to load the cache lines of `bytes` bytes from `start` (at most
+/// [`PREFETCH_MAX_LINES`]). A prefetch never faults and changes nothing a program
+/// can observe but time, whatever the address.
+fn prefetch_lines(start: *const u8, bytes: usize) {
+    const LINE: usize = 64;
+    if bytes == 0 {
+        return;
+    }
+    let first = start as usize & !(LINE - 1);
+    let end = start as usize + bytes;
+    let mut line = first;
+    for _ in 0..PREFETCH_MAX_LINES {
+        if line >= end {
+            break;
+        }
+        prefetch(line as *const u8);
+        line += LINE;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn prefetch(address: *const u8) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // SAFETY: a prefetch is a hint: it never dereferences in the program's sense,
+    // never faults (an invalid address is ignored) and SSE is part of x86_64.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(address.cast()) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch(_address: *const u8) {}
+
+#[cfg(target_arch = "x86_64")]
+fn prefetch_for_write(address: *const u8) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+    // SAFETY: as for `prefetch`: a hint that never faults.
+    unsafe { _mm_prefetch::<_MM_HINT_ET0>(address.cast()) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_for_write(_address: *const u8) {}
 
 /// All positions of the SKUs that fall into one shard.
 #[derive(Default)]
@@ -83,6 +154,13 @@ impl StockShard {
         let index = positions.find(location).ok()?;
         self.changes.touch(sku);
         Some(&mut positions.positions[index])
+    }
+
+    /// Asks the core to start loading the slot of `sku` (its lists' pointers).
+    pub fn prefetch_slot(&self, sku: SkuId) {
+        if let Some(positions) = self.skus.get(self.slot(sku)) {
+            prefetch_lines((positions as *const SkuPositions).cast(), size_of::<SkuPositions>());
+        }
     }
 
     fn slot_mut(&mut self, sku: SkuId) -> &mut SkuPositions {
@@ -228,6 +306,18 @@ impl StockTable {
 
     pub fn read(&self, sku: SkuId) -> RwLockReadGuard<'_, StockShard> {
         self.shards[self.shard_of(sku)].read()
+    }
+
+    /// Asks the core to start loading the lock of the shard of `sku`, for writing (the
+    /// read lock's atomic update writes it).
+    pub fn prefetch_lock(&self, sku: SkuId) {
+        prefetch_for_write((&raw const self.shards[self.shard_of(sku)]).cast());
+    }
+
+    /// A read lock that may be taken while this thread holds another read lock of the
+    /// same shard (a plain `read` could then wait for a queued writer forever).
+    pub fn read_recursive(&self, sku: SkuId) -> RwLockReadGuard<'_, StockShard> {
+        self.shards[self.shard_of(sku)].read_recursive()
     }
 
     pub fn write(&self, sku: SkuId) -> RwLockWriteGuard<'_, StockShard> {

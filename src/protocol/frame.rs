@@ -160,6 +160,18 @@ impl FrameDecoder {
         Ok(Some(&self.buffer[begin..begin + length]))
     }
 
+    /// Where the next whole payload is, for [`Self::payload`]; `None` until one is
+    /// complete. The range stays valid until the next [`Self::push`].
+    pub fn next_payload_range(&mut self) -> Result<Option<std::ops::Range<usize>>, FrameError> {
+        let begin = self.start + FRAME_HEADER_BYTES;
+        Ok(self.next_payload()?.map(|payload| begin..begin + payload.len()))
+    }
+
+    /// The payload at a range [`Self::next_payload_range`] returned since the last push.
+    pub fn payload(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.buffer[range]
+    }
+
     /// The next whole payload, copied out.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         self.next_payload().map(|payload| payload.map(<[u8]>::to_vec))

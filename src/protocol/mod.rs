@@ -19,6 +19,7 @@
 pub mod convert;
 pub mod error;
 pub mod frame;
+pub mod hot;
 pub mod messages;
 
 pub use error::{engine_error_code, ErrorCode, ShortLine, WireError};

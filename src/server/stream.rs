@@ -17,15 +17,21 @@
 
 use super::connection::ConnectionState;
 use super::dispatch::{self, run_calls};
+use super::metrics::{call_label_availability, call_label_availability_batch};
 use super::ServerShared;
+use crate::engine::{Availability, AvailabilityQuery, ScopeName};
 use crate::feed::{FeedError, FeedEvent, Subscriber};
 use crate::protocol::convert;
+use crate::protocol::hot::{decode_hot, encode_availability_batch_reply, encode_availability_reply, HotCall, HotFrame};
+use crate::protocol::Role;
 use crate::protocol::{close, WireSubscription};
 use crate::protocol::{
     decode_request_frame, encode_frame, ErrorCode, FrameDecoder, Reply, Request, RequestFrame, Response, ResponseFrame,
     WireError, PROTOCOL_VERSION,
 };
+use crate::EngineError;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +66,25 @@ struct Feed {
     /// The id of the `Subscribe` request: every `Events` frame carries it.
     request_id: u64,
     subscriber: Subscriber,
+}
+
+/// Most single-SKU queries answered together (a bound on what a group holds).
+const MAX_QUERY_GROUP: usize = 128;
+
+/// The single-SKU queries of one read, answered together by
+/// [`StreamState::answer_queries`]: their ids and their questions (names borrowed
+/// from the frame decoder's buffer).
+#[derive(Default)]
+struct QueryGroup<'a> {
+    ids: Vec<u64>,
+    queries: Vec<AvailabilityQuery<'a>>,
+}
+
+impl<'a> QueryGroup<'a> {
+    fn push(&mut self, request_id: u64, query: AvailabilityQuery<'a>) {
+        self.ids.push(request_id);
+        self.queries.push(query);
+    }
 }
 
 /// Why a stream stopped early.
@@ -106,6 +131,11 @@ struct StreamState {
     feed: Option<Feed>,
     /// Events per `Events` frame (so that a frame of the longest names still fits).
     events_per_frame: usize,
+    /// Where the frames of the current read are in the decoder's buffer (kept for its
+    /// capacity).
+    payloads: Vec<Range<usize>>,
+    /// The engine's answers to a [`QueryGroup`] (kept for its capacity).
+    query_results: Vec<Result<u64, EngineError>>,
 }
 
 impl StreamState {
@@ -126,6 +156,8 @@ impl StreamState {
             close_after_write: None,
             feed: None,
             events_per_frame,
+            payloads: Vec::new(),
+            query_results: Vec::new(),
         }
     }
 
@@ -211,12 +243,46 @@ impl StreamState {
     }
 
     fn on_frames(&mut self) -> Result<(), &'static str> {
+        // Every whole frame of this read first, then their requests: the hot queries
+        // among them are answered together (`QueryGroup`), borrowing their names from
+        // the decoder's buffer, which is set aside meanwhile (nothing is pushed into it
+        // before the next read).
+        let mut payloads = std::mem::take(&mut self.payloads);
+        payloads.clear();
+        let broken = loop {
+            match self.decoder.next_payload_range() {
+                Ok(Some(range)) => payloads.push(range),
+                Ok(None) => break None,
+                Err(error) => break Some(error),
+            }
+        };
+        let decoder = std::mem::replace(&mut self.decoder, FrameDecoder::new(0));
         let mut lap = Instant::now();
-        loop {
-            match self.decoder.next_payload() {
-                Ok(Some(payload)) => {
-                    let decoded = decode_request_frame(payload);
-                    match decoded {
+        let mut group = QueryGroup::default();
+        for range in payloads.iter().cloned() {
+            let payload = decoder.payload(range);
+            match decode_hot(payload) {
+                Some(HotFrame { request_id, call: HotCall::Availability { sku, scope, measure } }) => {
+                    // A gathered query counts as in flight until answered: answer them
+                    // first rather than refuse this one for their sake.
+                    let limit = self.shared.wire_limits.max_in_flight;
+                    if group.ids.len() >= MAX_QUERY_GROUP || self.connection.in_flight.load(Ordering::Acquire) >= limit
+                    {
+                        self.answer_queries(&mut group, &mut lap);
+                    }
+                    if self.admit(request_id, Role::Read, None) {
+                        group.push(request_id, AvailabilityQuery { sku, scope, measure });
+                    }
+                }
+                Some(HotFrame { request_id, call: HotCall::AvailabilityBatch { skus, scope, measure } }) => {
+                    if self.admit(request_id, Role::Read, None) {
+                        self.on_availability_batch(request_id, &skus, scope, measure, &mut lap);
+                    }
+                }
+                None => {
+                    // In order with the queries before it (a write may follow them).
+                    self.answer_queries(&mut group, &mut lap);
+                    match decode_request_frame(payload) {
                         Ok(frame) => self.on_request(frame, &mut lap),
                         Err(error) => {
                             let code = error.code();
@@ -224,19 +290,122 @@ impl StreamState {
                             self.respond_error(error.request_id(), code, error.to_string());
                         }
                     }
-                    if self.close_after_write.is_some() {
-                        return Ok(());
-                    }
                 }
-                Ok(None) => return Ok(()),
+            }
+            if self.close_after_write.is_some() {
+                break;
+            }
+        }
+        self.answer_queries(&mut group, &mut lap);
+        self.decoder = decoder;
+        self.payloads = payloads;
+        if self.close_after_write.is_some() {
+            return Ok(());
+        }
+        match broken {
+            None => Ok(()),
+            Some(error) => {
+                // An oversized length: answer with id 0 if we can, then close.
+                self.shared.metrics.record_refused_request(error.code());
+                self.respond_error(0, error.code(), error.to_string());
+                Err("a frame was larger than the server's limit")
+            }
+        }
+    }
+
+    /// The checks every request passes before it runs (the role, a batch's length,
+    /// the connection's requests in flight); a refused one is answered here. An
+    /// admitted one counts as in flight until [`Self::complete`] (or `leave`).
+    fn admit(&mut self, request_id: u64, needed: Role, batch_calls: Option<usize>) -> bool {
+        let Some(role) = self.connection.role() else {
+            self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
+            return false;
+        };
+        if needed > role {
+            let message = format!("this token's role ({role:?}) may not do what needs {needed:?}");
+            self.refuse(request_id, ErrorCode::Forbidden, message);
+            return false;
+        }
+        if let Some(calls) = batch_calls {
+            let limit = self.shared.wire_limits.max_batch_calls;
+            if calls > limit as usize {
+                let message = format!("a batch of {calls} calls; the limit is {limit}");
+                self.refuse(request_id, ErrorCode::LimitExceeded, message);
+                return false;
+            }
+        }
+        if !self.connection.try_enter(self.shared.wire_limits.max_in_flight) {
+            let message = format!("{} requests in flight on this connection", self.shared.wire_limits.max_in_flight);
+            self.refuse(request_id, ErrorCode::Overloaded, message);
+            return false;
+        }
+        self.in_flight += 1;
+        self.shared.metrics.in_flight_add(1);
+        true
+    }
+
+    /// Answers the single-SKU queries gathered so far, in one pass through the engine
+    /// ([`crate::Engine::availability_many`]); their latency is the pass's time shared
+    /// equally. Each reply is written straight into `out`.
+    fn answer_queries(&mut self, group: &mut QueryGroup<'_>, lap: &mut Instant) {
+        if group.ids.is_empty() {
+            return;
+        }
+        let mut results = std::mem::take(&mut self.query_results);
+        results.clear();
+        self.shared.durable.engine().availability_many(&group.queries, &mut results);
+        let ended = Instant::now();
+        let count = group.ids.len();
+        let each = ended.saturating_duration_since(*lap) / count as u32;
+        *lap = ended;
+        let label = call_label_availability();
+        let mut succeeded = 0;
+        for (&request_id, result) in group.ids.iter().zip(&results) {
+            match result {
+                Ok(available) => {
+                    succeeded += 1;
+                    encode_availability_reply(request_id, *available, &mut self.out);
+                }
                 Err(error) => {
-                    // An oversized length: answer with id 0 if we can, then close.
-                    self.shared.metrics.record_refused_request(error.code());
-                    self.respond_error(0, error.code(), error.to_string());
-                    return Err("a frame was larger than the server's limit");
+                    let error = WireError::from(error);
+                    self.shared.metrics.record_call(label, Err(error.code), each);
+                    self.encode(&ResponseFrame { request_id, response: Response::Reply(Reply::Error(error)) });
                 }
             }
         }
+        self.shared.metrics.record_successes(label, succeeded, each);
+        self.leave(count as u32);
+        group.ids.clear();
+        group.queries.clear();
+        self.query_results = results;
+    }
+
+    /// Runs an admitted `AvailabilityBatch` decoded without allocating its names.
+    fn on_availability_batch(
+        &mut self,
+        request_id: u64,
+        skus: &[&str],
+        scope: ScopeName<'_>,
+        measure: Availability,
+        lap: &mut Instant,
+    ) {
+        let result = self.shared.durable.engine().availability_batch_named(skus, scope, measure);
+        let ended = Instant::now();
+        let latency = ended.saturating_duration_since(*lap);
+        *lap = ended;
+        let label = call_label_availability_batch();
+        match result {
+            Ok(available) => {
+                self.shared.metrics.record_call(label, Ok(()), latency);
+                encode_availability_batch_reply(request_id, &available, &mut self.out);
+            }
+            Err(error) => {
+                let error = WireError::from(&error);
+                self.shared.metrics.record_call(label, Err(error.code), latency);
+                self.encode(&ResponseFrame { request_id, response: Response::Reply(Reply::Error(error)) });
+            }
+        }
+        self.leave(1);
     }
 
     fn on_request(&mut self, frame: RequestFrame, lap: &mut Instant) {
@@ -250,36 +419,13 @@ impl StreamState {
         if let Request::Resync { skus } = request {
             return self.on_resync(request_id, &skus);
         }
-        let Some(role) = self.connection.role() else {
-            return self.refuse(request_id, ErrorCode::Unauthenticated, "say Hello first".to_owned());
+        let batch_calls = match &request {
+            Request::Batch(calls) => Some(calls.len()),
+            _ => None,
         };
-        let needed = request.required_role();
-        if needed > role {
-            return self.refuse(
-                request_id,
-                ErrorCode::Forbidden,
-                format!("this token's role ({role:?}) may not do what needs {needed:?}"),
-            );
+        if !self.admit(request_id, request.required_role(), batch_calls) {
+            return;
         }
-        if let Request::Batch(calls) = &request {
-            let limit = self.shared.wire_limits.max_batch_calls;
-            if calls.len() > limit as usize {
-                return self.refuse(
-                    request_id,
-                    ErrorCode::LimitExceeded,
-                    format!("a batch of {} calls; the limit is {limit}", calls.len()),
-                );
-            }
-        }
-        if !self.connection.try_enter(self.shared.wire_limits.max_in_flight) {
-            return self.refuse(
-                request_id,
-                ErrorCode::Overloaded,
-                format!("{} requests in flight on this connection", self.shared.wire_limits.max_in_flight),
-            );
-        }
-        self.in_flight += 1;
-        self.shared.metrics.in_flight_add(1);
         // `lap` is when the previous request of this read finished: close enough to
         // this one's arrival for a deadline of seconds, and no extra clock read.
         let deadline = *lap + Duration::from_millis(self.shared.wire_limits.request_deadline_ms);
@@ -377,9 +523,14 @@ impl StreamState {
     }
 
     fn leave_one(&mut self) {
-        self.in_flight -= 1;
-        self.connection.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.shared.metrics.in_flight_add(-1);
+        self.leave(1);
+    }
+
+    /// `count` requests of this stream are no longer in flight.
+    fn leave(&mut self, count: u32) {
+        self.in_flight -= count;
+        self.connection.in_flight.fetch_sub(count, Ordering::AcqRel);
+        self.shared.metrics.in_flight_add(-i64::from(count));
     }
 
     /// Answers a request that was refused as a whole (it was never in flight).

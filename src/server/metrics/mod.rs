@@ -98,6 +98,16 @@ pub fn call_label(call: &Call) -> &'static str {
     LABELS[call_index(call)]
 }
 
+/// The label of `Call::Availability` (what [`call_label`] gives it).
+pub fn call_label_availability() -> &'static str {
+    LABELS[2]
+}
+
+/// The label of `Call::AvailabilityBatch` (what [`call_label`] gives it).
+pub fn call_label_availability_batch() -> &'static str {
+    LABELS[4]
+}
+
 fn call_index(call: &Call) -> usize {
     match call {
         Call::Ping => 0,
@@ -326,6 +336,27 @@ impl Metrics {
         stats.buckets[bucket] += 1;
         stats.sum_nanos = stats.sum_nanos.wrapping_add(nanos);
         stats.micros.saturating_record(micros);
+    }
+
+    /// `count` calls of one label that all succeeded, `latency` each (calls answered
+    /// together): what `count` [`Self::record_call`]s with `Ok` would record, under one
+    /// lock.
+    pub fn record_successes(&self, label: &'static str, count: u64, latency: Duration) {
+        if count == 0 {
+            return;
+        }
+        let Some(index) = label_index(label) else {
+            self.unknown_calls.fetch_add(count, Ordering::Relaxed);
+            return;
+        };
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BUCKETS.partition_point(|&(bound, _)| bound < nanos);
+        let micros = nanos.div_ceil(1_000);
+        let mut stats = self.calls[index].lock();
+        stats.outcomes[0] += count;
+        stats.buckets[bucket] += count;
+        stats.sum_nanos = stats.sum_nanos.wrapping_add(nanos.wrapping_mul(count));
+        stats.micros.saturating_record_n(micros, count);
     }
 
     /// A whole request refused before any call ran (bad frame, unauthenticated,

@@ -432,6 +432,36 @@ fn recorded_calls_show_as_counters_and_histograms() {
 }
 
 #[test]
+fn successes_recorded_together_show_as_one_call_each() {
+    let (_dir, durable) = open(DurabilityMode::None);
+    let one_by_one = Metrics::new();
+    let together = Metrics::new();
+    let latency = Duration::from_nanos(1_700);
+    for _ in 0..3 {
+        one_by_one.record_call(call_label_availability(), Ok(()), latency);
+    }
+    together.record_successes(call_label_availability(), 3, latency);
+    together.record_successes(call_label_availability_batch(), 0, latency);
+    together.record_successes("no_such_call", 2, latency);
+    let (_, expected) = render(&one_by_one, &durable);
+    let (_, samples) = render(&together, &durable);
+    let calls = |samples: &[Sample]| {
+        samples
+            .iter()
+            .filter(|sample| sample.name.starts_with("stockd_request"))
+            .map(|sample| format!("{} {:?} {}", sample.name, sample.labels, sample.value))
+            .collect::<Vec<_>>()
+    };
+    let mut expected = calls(&expected);
+    expected.retain(|line| !line.starts_with("stockd_requests_unlabelled_total"));
+    let mut got = calls(&samples);
+    got.retain(|line| !line.starts_with("stockd_requests_unlabelled_total"));
+    assert_eq!(got, expected);
+    assert_eq!(value(&samples, "stockd_requests_total", &[("op", "availability"), ("outcome", "ok")]), Some(3.0));
+    assert_eq!(value(&samples, "stockd_requests_unlabelled_total", &[]), Some(2.0));
+}
+
+#[test]
 fn gauges_and_connection_counters() {
     let (_dir, durable) = open(DurabilityMode::None);
     let metrics = Metrics::new();

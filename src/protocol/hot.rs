@@ -1,0 +1,254 @@
+//! The hot requests read without allocating, and their replies written by hand.
+//!
+//! `Call::Availability` and `Call::AvailabilityBatch` are most of what a storefront
+//! sends. Decoding them through serde builds two or more `String`s per request; here
+//! a [`HotFrame`] borrows its names from the payload instead. The wire format is the
+//! one of [`super::messages`] exactly (bincode 2, standard configuration: varints,
+//! enum variants as varint indices in declaration order, strings and sequences after
+//! their varint length).
+//!
+//! [`decode_hot`] is a fast path, never a second definition of the format: it answers
+//! `None` for anything it is not sure of (another request, a non-canonical varint, a
+//! list over its bound, bytes left over, invalid UTF-8), and the caller then decodes
+//! the payload the ordinary way, which gives every error its usual answer. So it
+//! accepts only payloads that the ordinary decoder reads to the same values (the tests
+//! check both against each other). The replies it writes are byte for byte what
+//! [`super::encode_frame`] writes for the same [`super::ResponseFrame`].
+
+use super::frame::FRAME_HEADER_BYTES;
+use crate::engine::{Availability, ScopeName};
+use crate::limits::MAX_BATCH_SKUS;
+use crate::model::Timestamp;
+
+/// Variant indices (declaration order in `messages.rs`).
+const REQUEST_CALL: u64 = 1;
+const CALL_AVAILABILITY: u64 = 2;
+const CALL_AVAILABILITY_BATCH: u64 = 4;
+const SCOPE_LOCATION: u64 = 0;
+const SCOPE_CHANNEL: u64 = 1;
+const MEASURE_TO_SELL: u64 = 0;
+const MEASURE_TO_PROMISE: u64 = 1;
+const RESPONSE_REPLY: u64 = 1;
+const REPLY_AVAILABILITY: u64 = 2;
+const REPLY_AVAILABILITY_BATCH: u64 = 4;
+
+/// bincode's varint markers: a first byte below `U16` is the value itself.
+const U16: u8 = 251;
+const U32: u8 = 252;
+const U64: u8 = 253;
+
+/// A request frame of one of the hot calls, its names borrowed from the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HotFrame<'a> {
+    pub request_id: u64,
+    pub call: HotCall<'a>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HotCall<'a> {
+    /// `Call::Availability`.
+    Availability { sku: &'a str, scope: ScopeName<'a>, measure: Availability },
+    /// `Call::AvailabilityBatch` (at most [`MAX_BATCH_SKUS`] SKUs).
+    AvailabilityBatch { skus: Vec<&'a str>, scope: ScopeName<'a>, measure: Availability },
+}
+
+/// The payload as a hot request frame, or `None`: decode it the ordinary way.
+pub fn decode_hot(payload: &[u8]) -> Option<HotFrame<'_>> {
+    let mut reader = Reader { bytes: payload };
+    let request_id = reader.varint()?;
+    if reader.varint()? != REQUEST_CALL {
+        return None;
+    }
+    let call = match reader.varint()? {
+        CALL_AVAILABILITY => {
+            let sku = reader.text()?;
+            HotCall::Availability { sku, scope: reader.scope()?, measure: reader.measure()? }
+        }
+        CALL_AVAILABILITY_BATCH => {
+            let count = reader.varint()?;
+            if count > MAX_BATCH_SKUS as u64 {
+                return None;
+            }
+            let mut skus = Vec::with_capacity(count as usize);
+            for _ in 0..count {
+                skus.push(reader.text()?);
+            }
+            HotCall::AvailabilityBatch { skus, scope: reader.scope()?, measure: reader.measure()? }
+        }
+        _ => return None,
+    };
+    reader.bytes.is_empty().then_some(HotFrame { request_id, call })
+}
+
+/// Appends the frame of `ResponseFrame { request_id, Response::Reply(Reply::Availability
+/// { available }) }` to `out`.
+pub fn encode_availability_reply(request_id: u64, available: u64, out: &mut Vec<u8>) {
+    let begin = start_frame(out);
+    put_varint(out, request_id);
+    put_varint(out, RESPONSE_REPLY);
+    put_varint(out, REPLY_AVAILABILITY);
+    put_varint(out, available);
+    end_frame(out, begin);
+}
+
+/// Appends the frame of `ResponseFrame { request_id, Response::Reply(Reply::AvailabilityBatch
+/// { available }) }` to `out`. At most [`MAX_BATCH_SKUS`] values: the frame is then
+/// under 1 KiB, which every server's frame limit allows.
+pub fn encode_availability_batch_reply(request_id: u64, available: &[u64], out: &mut Vec<u8>) {
+    assert!(available.len() <= MAX_BATCH_SKUS, "a batch reply has at most {MAX_BATCH_SKUS} values");
+    let begin = start_frame(out);
+    put_varint(out, request_id);
+    put_varint(out, RESPONSE_REPLY);
+    put_varint(out, REPLY_AVAILABILITY_BATCH);
+    put_varint(out, available.len() as u64);
+    for &value in available {
+        put_varint(out, value);
+    }
+    end_frame(out, begin);
+}
+
+/// Appends the request frame of `call` with `request_id` to `out`: byte for byte what
+/// [`super::encode_frame`] writes for the same `RequestFrame` (a client's fast path).
+/// At most [`MAX_BATCH_SKUS`] SKUs; names longer than the server's frame limit allows
+/// are the caller's to refuse (the frame's length is returned).
+pub fn encode_hot_request(request_id: u64, call: &HotCall<'_>, out: &mut Vec<u8>) -> usize {
+    let begin = start_frame(out);
+    put_varint(out, request_id);
+    put_varint(out, REQUEST_CALL);
+    match call {
+        HotCall::Availability { sku, scope, measure } => {
+            put_varint(out, CALL_AVAILABILITY);
+            put_text(out, sku);
+            put_scope(out, *scope);
+            put_measure(out, *measure);
+        }
+        HotCall::AvailabilityBatch { skus, scope, measure } => {
+            assert!(skus.len() <= MAX_BATCH_SKUS, "a batch asks for at most {MAX_BATCH_SKUS} SKUs");
+            put_varint(out, CALL_AVAILABILITY_BATCH);
+            put_varint(out, skus.len() as u64);
+            for sku in skus {
+                put_text(out, sku);
+            }
+            put_scope(out, *scope);
+            put_measure(out, *measure);
+        }
+    }
+    end_frame(out, begin);
+    out.len() - begin
+}
+
+/// The response payload as `(request_id, available)` if it is exactly a
+/// `Reply::Availability`; `None`: decode it the ordinary way.
+pub fn decode_availability_reply(payload: &[u8]) -> Option<(u64, u64)> {
+    let mut reader = Reader { bytes: payload };
+    let request_id = reader.varint()?;
+    if reader.varint()? != RESPONSE_REPLY || reader.varint()? != REPLY_AVAILABILITY {
+        return None;
+    }
+    let available = reader.varint()?;
+    reader.bytes.is_empty().then_some((request_id, available))
+}
+
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_scope(out: &mut Vec<u8>, scope: ScopeName<'_>) {
+    let (variant, name) = match scope {
+        ScopeName::Location(name) => (SCOPE_LOCATION, name),
+        ScopeName::Channel(name) => (SCOPE_CHANNEL, name),
+    };
+    put_varint(out, variant);
+    put_text(out, name);
+}
+
+fn put_measure(out: &mut Vec<u8>, measure: Availability) {
+    match measure {
+        Availability::ToSell => put_varint(out, MEASURE_TO_SELL),
+        Availability::ToPromise(by) => {
+            put_varint(out, MEASURE_TO_PROMISE);
+            put_varint(out, by.0);
+        }
+    }
+}
+
+fn start_frame(out: &mut Vec<u8>) -> usize {
+    let begin = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    begin
+}
+
+fn end_frame(out: &mut [u8], begin: usize) {
+    let length = (out.len() - begin - FRAME_HEADER_BYTES) as u32;
+    out[begin..begin + FRAME_HEADER_BYTES].copy_from_slice(&length.to_le_bytes());
+}
+
+/// bincode's varint: one byte below 251, else a marker and the value little-endian
+/// in the smallest of 2, 4 or 8 bytes that holds it.
+fn put_varint(out: &mut Vec<u8>, value: u64) {
+    if value < u64::from(U16) {
+        out.push(value as u8);
+    } else if value <= u64::from(u16::MAX) {
+        out.push(U16);
+        out.extend_from_slice(&(value as u16).to_le_bytes());
+    } else if value <= u64::from(u32::MAX) {
+        out.push(U32);
+        out.extend_from_slice(&(value as u32).to_le_bytes());
+    } else {
+        out.push(U64);
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < count {
+            return None;
+        }
+        let (taken, rest) = self.bytes.split_at(count);
+        self.bytes = rest;
+        Some(taken)
+    }
+
+    /// A varint in its shortest form only (anything else: `None`).
+    fn varint(&mut self) -> Option<u64> {
+        let first = *self.take(1)?.first()?;
+        let (value, floor) = match first {
+            0..U16 => return Some(u64::from(first)),
+            U16 => (u64::from(u16::from_le_bytes(self.take(2)?.try_into().ok()?)), u64::from(U16)),
+            U32 => (u64::from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)), u64::from(u16::MAX) + 1),
+            U64 => (u64::from_le_bytes(self.take(8)?.try_into().ok()?), u64::from(u32::MAX) + 1),
+            _ => return None,
+        };
+        (value >= floor).then_some(value)
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        let length = usize::try_from(self.varint()?).ok()?;
+        std::str::from_utf8(self.take(length)?).ok()
+    }
+
+    fn scope(&mut self) -> Option<ScopeName<'a>> {
+        match self.varint()? {
+            SCOPE_LOCATION => Some(ScopeName::Location(self.text()?)),
+            SCOPE_CHANNEL => Some(ScopeName::Channel(self.text()?)),
+            _ => None,
+        }
+    }
+
+    fn measure(&mut self) -> Option<Availability> {
+        match self.varint()? {
+            MEASURE_TO_SELL => Some(Availability::ToSell),
+            MEASURE_TO_PROMISE => Some(Availability::ToPromise(Timestamp(self.varint()?))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

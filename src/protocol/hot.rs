@@ -16,6 +16,7 @@
 //! [`super::encode_frame`] writes for the same [`super::ResponseFrame`].
 
 use super::frame::FRAME_HEADER_BYTES;
+use crate::codec::by_hand::{put_str, put_varint, Reader};
 use crate::engine::{Availability, ScopeName};
 use crate::limits::MAX_BATCH_SKUS;
 use crate::model::Timestamp;
@@ -31,11 +32,6 @@ const MEASURE_TO_PROMISE: u64 = 1;
 const RESPONSE_REPLY: u64 = 1;
 const REPLY_AVAILABILITY: u64 = 2;
 const REPLY_AVAILABILITY_BATCH: u64 = 4;
-
-/// bincode's varint markers: a first byte below `U16` is the value itself.
-const U16: u8 = 251;
-const U32: u8 = 252;
-const U64: u8 = 253;
 
 /// A request frame of one of the hot calls, its names borrowed from the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,14 +50,14 @@ pub enum HotCall<'a> {
 
 /// The payload as a hot request frame, or `None`: decode it the ordinary way.
 pub fn decode_hot(payload: &[u8]) -> Option<HotFrame<'_>> {
-    let mut reader = Reader { bytes: payload };
+    let mut reader = Reader::new(payload);
     let request_id = reader.varint()?;
     if reader.varint()? != REQUEST_CALL {
         return None;
     }
     let call = match reader.varint()? {
         CALL_AVAILABILITY => {
-            let sku = reader.text()?;
+            let sku = reader.str()?;
             HotCall::Availability { sku, scope: reader.scope()?, measure: reader.measure()? }
         }
         CALL_AVAILABILITY_BATCH => {
@@ -71,13 +67,13 @@ pub fn decode_hot(payload: &[u8]) -> Option<HotFrame<'_>> {
             }
             let mut skus = Vec::with_capacity(count as usize);
             for _ in 0..count {
-                skus.push(reader.text()?);
+                skus.push(reader.str()?);
             }
             HotCall::AvailabilityBatch { skus, scope: reader.scope()?, measure: reader.measure()? }
         }
         _ => return None,
     };
-    reader.bytes.is_empty().then_some(HotFrame { request_id, call })
+    reader.is_empty().then_some(HotFrame { request_id, call })
 }
 
 /// Appends the frame of `ResponseFrame { request_id, Response::Reply(Reply::Availability
@@ -118,7 +114,7 @@ pub fn encode_hot_request(request_id: u64, call: &HotCall<'_>, out: &mut Vec<u8>
     match call {
         HotCall::Availability { sku, scope, measure } => {
             put_varint(out, CALL_AVAILABILITY);
-            put_text(out, sku);
+            put_str(out, sku);
             put_scope(out, *scope);
             put_measure(out, *measure);
         }
@@ -127,7 +123,7 @@ pub fn encode_hot_request(request_id: u64, call: &HotCall<'_>, out: &mut Vec<u8>
             put_varint(out, CALL_AVAILABILITY_BATCH);
             put_varint(out, skus.len() as u64);
             for sku in skus {
-                put_text(out, sku);
+                put_str(out, sku);
             }
             put_scope(out, *scope);
             put_measure(out, *measure);
@@ -140,18 +136,13 @@ pub fn encode_hot_request(request_id: u64, call: &HotCall<'_>, out: &mut Vec<u8>
 /// The response payload as `(request_id, available)` if it is exactly a
 /// `Reply::Availability`; `None`: decode it the ordinary way.
 pub fn decode_availability_reply(payload: &[u8]) -> Option<(u64, u64)> {
-    let mut reader = Reader { bytes: payload };
+    let mut reader = Reader::new(payload);
     let request_id = reader.varint()?;
     if reader.varint()? != RESPONSE_REPLY || reader.varint()? != REPLY_AVAILABILITY {
         return None;
     }
     let available = reader.varint()?;
-    reader.bytes.is_empty().then_some((request_id, available))
-}
-
-fn put_text(out: &mut Vec<u8>, text: &str) {
-    put_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
+    reader.is_empty().then_some((request_id, available))
 }
 
 fn put_scope(out: &mut Vec<u8>, scope: ScopeName<'_>) {
@@ -160,7 +151,7 @@ fn put_scope(out: &mut Vec<u8>, scope: ScopeName<'_>) {
         ScopeName::Channel(name) => (SCOPE_CHANNEL, name),
     };
     put_varint(out, variant);
-    put_text(out, name);
+    put_str(out, name);
 }
 
 fn put_measure(out: &mut Vec<u8>, measure: Availability) {
@@ -184,59 +175,17 @@ fn end_frame(out: &mut [u8], begin: usize) {
     out[begin..begin + FRAME_HEADER_BYTES].copy_from_slice(&length.to_le_bytes());
 }
 
-/// bincode's varint: one byte below 251, else a marker and the value little-endian
-/// in the smallest of 2, 4 or 8 bytes that holds it.
-fn put_varint(out: &mut Vec<u8>, value: u64) {
-    if value < u64::from(U16) {
-        out.push(value as u8);
-    } else if value <= u64::from(u16::MAX) {
-        out.push(U16);
-        out.extend_from_slice(&(value as u16).to_le_bytes());
-    } else if value <= u64::from(u32::MAX) {
-        out.push(U32);
-        out.extend_from_slice(&(value as u32).to_le_bytes());
-    } else {
-        out.push(U64);
-        out.extend_from_slice(&value.to_le_bytes());
-    }
+/// What [`Reader`] reads of this module's messages.
+trait ReadHot<'a> {
+    fn scope(&mut self) -> Option<ScopeName<'a>>;
+    fn measure(&mut self) -> Option<Availability>;
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
-        if self.bytes.len() < count {
-            return None;
-        }
-        let (taken, rest) = self.bytes.split_at(count);
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    /// A varint in its shortest form only (anything else: `None`).
-    fn varint(&mut self) -> Option<u64> {
-        let first = *self.take(1)?.first()?;
-        let (value, floor) = match first {
-            0..U16 => return Some(u64::from(first)),
-            U16 => (u64::from(u16::from_le_bytes(self.take(2)?.try_into().ok()?)), u64::from(U16)),
-            U32 => (u64::from(u32::from_le_bytes(self.take(4)?.try_into().ok()?)), u64::from(u16::MAX) + 1),
-            U64 => (u64::from_le_bytes(self.take(8)?.try_into().ok()?), u64::from(u32::MAX) + 1),
-            _ => return None,
-        };
-        (value >= floor).then_some(value)
-    }
-
-    fn text(&mut self) -> Option<&'a str> {
-        let length = usize::try_from(self.varint()?).ok()?;
-        std::str::from_utf8(self.take(length)?).ok()
-    }
-
+impl<'a> ReadHot<'a> for Reader<'a> {
     fn scope(&mut self) -> Option<ScopeName<'a>> {
         match self.varint()? {
-            SCOPE_LOCATION => Some(ScopeName::Location(self.text()?)),
-            SCOPE_CHANNEL => Some(ScopeName::Channel(self.text()?)),
+            SCOPE_LOCATION => Some(ScopeName::Location(self.str()?)),
+            SCOPE_CHANNEL => Some(ScopeName::Channel(self.str()?)),
             _ => None,
         }
     }

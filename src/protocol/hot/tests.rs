@@ -153,7 +153,7 @@ fn other_requests_and_odd_encodings_take_the_ordinary_path() {
             measure: Availability::ToSell,
         }),
     };
-    let mut long_form = vec![U16, 5, 0];
+    let mut long_form = vec![251, 5, 0];
     long_form.extend_from_slice(&frame_bytes(&query)[1..]);
     assert!(decode_hot(&long_form).is_none());
     // Invalid UTF-8 in the SKU.

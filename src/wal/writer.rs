@@ -5,10 +5,13 @@
 //! buffer. Two threads do the I/O:
 //! - the **writer** swaps the buffer out and writes it with one `write`, again and
 //!   again, so records reach the OS microseconds after they are appended;
-//! - the **syncer** `fdatasync`s the current segment (at once under `always`, at
-//!   least every interval under `interval`), then publishes the durable LSN and wakes
-//!   the callers waiting on it. One fsync covers every record written before it
-//!   began, and the writer keeps writing while it runs.
+//! - under `interval`, the **syncer** `fdatasync`s the current segment at least every
+//!   interval, then publishes the durable LSN. One fsync covers every record written
+//!   before it began, and the writer keeps writing while it runs.
+//! - under `always`, the writer `fdatasync`s right after each write and publishes the
+//!   durable LSN itself: a record then waits for one hand-over between threads (the
+//!   appender's wake-up of the writer) instead of two, and callers waiting for
+//!   durability are woken once per fsync, never by a write.
 //!
 //! Because the LSN is taken under the same locks as the change, two changes to the
 //! same position are logged in the order they were made. Nothing but these two
@@ -82,7 +85,12 @@ struct Shared {
     /// Wakes appenders waiting for buffer space.
     space: Condvar,
     progress: Mutex<Progress>,
-    progress_changed: Condvar,
+    /// Wakes callers waiting for the durable LSN (with `progress`): once per fsync.
+    durable_changed: Condvar,
+    /// Wakes the syncer (with `progress`): a write, a sync request, the writer's end.
+    syncer_work: Condvar,
+    /// `Progress::durable`, readable without the mutex.
+    durable: AtomicU64,
     shutting_down: AtomicBool,
     /// Set when the log failed: appenders stop buffering (nothing will be acknowledged).
     failed: AtomicBool,
@@ -137,7 +145,9 @@ impl Wal {
             work: Condvar::new(),
             space: Condvar::new(),
             progress: Mutex::new(Progress { written: next_lsn - 1, durable: next_lsn - 1, failed: None }),
-            progress_changed: Condvar::new(),
+            durable_changed: Condvar::new(),
+            syncer_work: Condvar::new(),
+            durable: AtomicU64::new(next_lsn - 1),
             shutting_down: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             writer_done: AtomicBool::new(false),
@@ -162,12 +172,16 @@ impl Wal {
             .name("stockd-wal-writer".to_owned())
             .spawn(move || writer.run())
             .map_err(WalError::io(&config.dir))?;
-        let syncer = Syncer { mode: config.mode, shared: shared.clone() };
-        let syncer = std::thread::Builder::new()
-            .name("stockd-wal-syncer".to_owned())
-            .spawn(move || syncer.run())
-            .map_err(WalError::io(&config.dir))?;
-        Ok(Wal { shared, config, threads: vec![writer, syncer] })
+        let mut threads = vec![writer];
+        if let DurabilityMode::Interval { ms } = config.mode {
+            let syncer = Syncer { interval: Duration::from_millis(ms), shared: shared.clone() };
+            let syncer = std::thread::Builder::new()
+                .name("stockd-wal-syncer".to_owned())
+                .spawn(move || syncer.run())
+                .map_err(WalError::io(&config.dir))?;
+            threads.push(syncer);
+        }
+        Ok(Wal { shared, config, threads })
     }
 
     pub fn config(&self) -> &WalConfig {
@@ -260,7 +274,7 @@ impl Wal {
             if progress.durable >= lsn {
                 return Ok(());
             }
-            self.shared.progress_changed.wait(&mut progress);
+            self.shared.durable_changed.wait(&mut progress);
         }
     }
 
@@ -281,19 +295,26 @@ impl Wal {
             if progress.durable >= target {
                 return Ok(());
             }
-            // Ask for an fsync now rather than at the next interval.
+            // Ask for an fsync now rather than at the next interval, and make sure the
+            // writer is awake (a wake-up of this thread's may be deferred).
             self.shared.sync_requested.store(true, Ordering::Release);
-            self.shared.progress_changed.notify_all();
-            self.shared.progress_changed.wait_for(&mut progress, Duration::from_millis(1));
+            self.shared.syncer_work.notify_all();
+            self.shared.work.notify_one();
+            self.shared.durable_changed.wait_for(&mut progress, Duration::from_millis(1));
         }
     }
 
+    /// Every record up to this LSN is on disk. One atomic load: a server asks it for
+    /// every reply it holds.
     pub fn durable_lsn(&self) -> Lsn {
-        self.shared.progress.lock().durable
+        self.shared.durable.load(Ordering::Acquire)
     }
 
     /// Why the log failed, if it did (then nothing more is acknowledged).
     pub fn failure(&self) -> Option<String> {
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.shared.progress.lock().failed.clone()
     }
 
@@ -343,13 +364,14 @@ fn fail(shared: &Shared, error: &WalError) {
     tracing::error!(%error, "log I/O failed; no more writes will be acknowledged");
     shared.failed.store(true, Ordering::Release);
     shared.progress.lock().failed.get_or_insert_with(|| error.to_string());
-    shared.progress_changed.notify_all();
+    shared.durable_changed.notify_all();
+    shared.syncer_work.notify_all();
     shared.space.notify_all();
     notify_listeners(shared);
 }
 
 fn notify_listeners(shared: &Shared) {
-    let durable = shared.progress.lock().durable;
+    let durable = shared.durable.load(Ordering::Acquire);
     for listener in shared.durable_listeners.lock().iter() {
         listener(durable);
     }
@@ -378,7 +400,8 @@ impl SegmentWriter {
         }
         self.shared.writer_done.store(true, Ordering::Release);
         let _progress = self.shared.progress.lock();
-        self.shared.progress_changed.notify_all();
+        self.shared.syncer_work.notify_all();
+        self.shared.durable_changed.notify_all();
     }
 
     /// Waits for bytes (or shutdown), then swaps the shared buffer with `spare`.
@@ -404,16 +427,26 @@ impl SegmentWriter {
         self.shared.writes.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.shared.current.lock().written = batch_end;
-        {
+        let always = self.config.mode == DurabilityMode::Always;
+        let syncer_idle = {
             let mut progress = self.shared.progress.lock();
+            let idle = progress.written == progress.durable;
             progress.written = batch_end;
+            idle
+        };
+        // The syncer (under `interval`) sleeps until its next fsync is due while
+        // anything is unsynced: it needs waking only when this write is the first.
+        if !always && syncer_idle {
+            self.shared.syncer_work.notify_all();
         }
-        self.shared.progress_changed.notify_all();
-        if self.segment.bytes >= self.config.segment_bytes {
-            // The old segment is synced here, by the writer, before the new one takes
-            // its place: the syncer only ever syncs the current segment.
+        if always || self.segment.bytes >= self.config.segment_bytes {
+            // Under `always` every write is synced at once, by this thread. A full
+            // segment is synced here too, before the new one takes its place: the
+            // syncer only ever syncs the current segment.
             fsync(&self.shared, &self.segment.file, &self.segment.path)?;
             publish_durable(&self.shared, batch_end);
+        }
+        if self.segment.bytes >= self.config.segment_bytes {
             self.segment = open_segment(&self.config.dir, batch_end + 1)?;
             let mut current = self.shared.current.lock();
             current.file = self.segment.file.clone();
@@ -423,9 +456,9 @@ impl SegmentWriter {
     }
 }
 
-/// The thread that makes written records durable.
+/// The thread that makes written records durable under `interval`.
 struct Syncer {
-    mode: DurabilityMode,
+    interval: Duration,
     shared: Arc<Shared>,
 }
 
@@ -463,19 +496,17 @@ impl Syncer {
             }
             if unsynced {
                 let requested = self.shared.sync_requested.swap(false, Ordering::AcqRel);
-                match self.mode {
-                    DurabilityMode::Interval { ms } if !requested && !writer_done => {
-                        let due = last_fsync + Duration::from_millis(ms);
-                        if Instant::now() >= due {
-                            return true;
-                        }
-                        self.shared.progress_changed.wait_until(&mut progress, due);
-                        continue;
-                    }
-                    _ => return true,
+                if requested || writer_done {
+                    return true;
                 }
+                let due = last_fsync + self.interval;
+                if Instant::now() >= due {
+                    return true;
+                }
+                self.shared.syncer_work.wait_until(&mut progress, due);
+                continue;
             }
-            self.shared.progress_changed.wait_for(&mut progress, Duration::from_millis(100));
+            self.shared.syncer_work.wait_for(&mut progress, Duration::from_millis(100));
         }
     }
 }
@@ -495,8 +526,9 @@ fn publish_durable(shared: &Shared, through: Lsn) {
     {
         let mut progress = shared.progress.lock();
         progress.durable = progress.durable.max(through);
+        shared.durable.store(progress.durable, Ordering::Release);
     }
-    shared.progress_changed.notify_all();
+    shared.durable_changed.notify_all();
     notify_listeners(shared);
 }
 

@@ -335,6 +335,20 @@ fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration
     (taken.total_time, taken.copy_time, Duration::from_micros(longest_write_us.load(Ordering::Relaxed)), writes)
 }
 
+/// Where a batch's time goes in the log, means per batch: the first record's wait
+/// for the writer, the `write`, the fsync.
+fn log_breakdown(stats: &stockd::wal::WalStats) -> String {
+    let per_batch = |nanos: u64, count: u64| nanos as f64 / count.max(1) as f64 / 1_000.0;
+    format!(
+        "per batch: wait for the writer {:.0} us, write {:.0} us, fsync {:.0} us (max {:.0} us); {} batches",
+        per_batch(stats.batch_wait_nanos_total, stats.writes),
+        per_batch(stats.write_nanos_total, stats.writes),
+        per_batch(stats.fsync_nanos_total, stats.fsyncs),
+        stats.fsync_nanos_max as f64 / 1_000.0,
+        stats.writes
+    )
+}
+
 /// One histogram of every thread's samples.
 fn merged(histograms: Vec<Histogram<u64>>) -> Histogram<u64> {
     let mut all = Histogram::<u64>::new(3).unwrap();
@@ -402,6 +416,7 @@ fn main() {
             latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
             stats.records as f64 / stats.fsyncs.max(1) as f64
         );
+        println!("  {}", log_breakdown(&stats));
     }
 
     if part_selected("pipelined") {
@@ -418,6 +433,7 @@ fn main() {
             latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
             stats.records as f64 / stats.fsyncs.max(1) as f64
         );
+        println!("  {}", log_breakdown(&stats));
     }
 
     if part_selected("big") {

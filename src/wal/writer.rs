@@ -56,10 +56,18 @@ pub struct WalStats {
     pub fsync_nanos_total: u64,
     pub fsync_nanos_max: u64,
     pub bytes: u64,
+    /// Summed over batches: from the append of a batch's first record to the writer
+    /// taking the batch (the record's wait for the writer: its wake-up, or the fsync
+    /// or pause before).
+    pub batch_wait_nanos_total: u64,
+    /// Summed over batches: the `write` calls.
+    pub write_nanos_total: u64,
 }
 
 struct Pending {
     bytes: Vec<u8>,
+    /// When the first record of the buffered batch was appended.
+    first_appended: Option<Instant>,
     /// The LSN the next appended record gets.
     next_lsn: Lsn,
 }
@@ -110,6 +118,8 @@ struct Shared {
     fsync_nanos_total: AtomicU64,
     fsync_nanos_max: AtomicU64,
     bytes: AtomicU64,
+    batch_wait_nanos_total: AtomicU64,
+    write_nanos_total: AtomicU64,
     /// fsync latencies in microseconds (for the server's metrics).
     fsync_micros: Mutex<Histogram<u64>>,
     /// Called with the durable LSN each time it advances, and once when the log fails.
@@ -142,7 +152,7 @@ impl Wal {
         std::fs::create_dir_all(&config.dir).map_err(WalError::io(&config.dir))?;
         let segment = open_segment(&config.dir, next_lsn)?;
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending { bytes: Vec::with_capacity(1 << 20), next_lsn }),
+            pending: Mutex::new(Pending { bytes: Vec::with_capacity(1 << 20), first_appended: None, next_lsn }),
             work: Condvar::new(),
             space: Condvar::new(),
             progress: Mutex::new(Progress { written: next_lsn - 1, durable: next_lsn - 1, failed: None }),
@@ -165,6 +175,8 @@ impl Wal {
             fsync_nanos_total: AtomicU64::new(0),
             fsync_nanos_max: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            batch_wait_nanos_total: AtomicU64::new(0),
+            write_nanos_total: AtomicU64::new(0),
             fsync_micros: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds")),
             durable_listeners: Mutex::new(Vec::new()),
         });
@@ -208,6 +220,9 @@ impl Wal {
         let lsn = pending.next_lsn;
         pending.next_lsn += 1;
         let was_empty = pending.bytes.is_empty();
+        if was_empty {
+            pending.first_appended = Some(Instant::now());
+        }
         append_record(&mut pending.bytes, lsn, encode);
         self.shared.appended.store(lsn, Ordering::Release);
         drop(pending);
@@ -340,6 +355,8 @@ impl Wal {
             fsync_nanos_total: s.fsync_nanos_total.load(Ordering::Relaxed),
             fsync_nanos_max: s.fsync_nanos_max.load(Ordering::Relaxed),
             bytes: s.bytes.load(Ordering::Relaxed),
+            batch_wait_nanos_total: s.batch_wait_nanos_total.load(Ordering::Relaxed),
+            write_nanos_total: s.write_nanos_total.load(Ordering::Relaxed),
         }
     }
 }
@@ -427,7 +444,12 @@ impl SegmentWriter {
         }
         std::mem::swap(&mut pending.bytes, spare);
         let batch_end = pending.next_lsn - 1;
+        let first_appended = pending.first_appended.take();
         drop(pending);
+        if let Some(first_appended) = first_appended {
+            let waited = first_appended.elapsed().as_nanos() as u64;
+            self.shared.batch_wait_nanos_total.fetch_add(waited, Ordering::Relaxed);
+        }
         self.shared.space.notify_all();
         (batch_end, self.shared.shutting_down.load(Ordering::Acquire))
     }
@@ -436,7 +458,10 @@ impl SegmentWriter {
         if batch.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
         (&*self.segment.file).write_all(batch).map_err(WalError::io(&self.segment.path))?;
+        let write_nanos = started.elapsed().as_nanos() as u64;
+        self.shared.write_nanos_total.fetch_add(write_nanos, Ordering::Relaxed);
         self.segment.bytes += batch.len() as u64;
         self.shared.writes.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -175,7 +175,6 @@ impl ReservationMap {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
-
 }
 
 impl std::ops::Index<&str> for ReservationMap {

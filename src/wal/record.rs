@@ -30,9 +30,9 @@
 //! through the codec).
 
 use crate::codec;
+use crate::engine::{Cause, Operation, PositionImage, ReservationImage, ReserveRequest};
 use crate::engine::{HeldLine, RequestedLine, Reservation, ReservationState};
 use crate::engine::{JournalEntry, LogEntry, LoggedPosition, LoggedReservation, ReplayEntry};
-use crate::engine::{Cause, Operation, PositionImage, ReserveRequest, ReservationImage};
 use crate::model::{HoldKind, IncomingSupply, LocationId, Position, SkuId, Timestamp};
 use std::sync::Arc;
 

@@ -126,34 +126,81 @@ fn reserve_request(thread: usize, sequence: usize, skus: usize) -> ReserveReques
     }
 }
 
+/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`), 0 if
+/// unreadable. Unlike wall time it hardly moves when other processes share the cores.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Nanoseconds on a CPU of this process's threads whose name starts with `prefix`.
+fn named_threads_cpu_ns(prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with(prefix)))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A run of reserves: the rate, and CPU time per reserve on the calling threads and
+/// on the log's threads.
+struct ReserveRun {
+    per_second: f64,
+    caller_cpu_ns: f64,
+    log_cpu_ns: f64,
+}
+
 /// Single-line reserves from `threads` threads (ids offset by `first_thread`, so two
-/// runs on one engine never collide), each handed to `reserve`. Returns reserves per
-/// second; requests are built before the clock starts.
-fn reserves_per_second(
+/// runs on one engine never collide), each handed to `reserve`. Requests are built
+/// before the clock starts.
+fn reserve_run(
     threads: usize,
     first_thread: usize,
     per_thread: usize,
     skus: usize,
     reserve: impl Fn(Operation) + Sync,
-) -> f64 {
+) -> ReserveRun {
     let requests: Vec<Vec<Operation>> = (0..threads)
         .map(|t| (0..per_thread).map(|i| Operation::Reserve(reserve_request(first_thread + t, i, skus))).collect())
         .collect();
     let reserve = &reserve;
+    let log_before = named_threads_cpu_ns("stockd-wal");
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for ops in requests {
-            scope.spawn(move || ops.into_iter().for_each(reserve));
-        }
+    let caller_ns: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .into_iter()
+            .map(|ops| {
+                scope.spawn(move || {
+                    let cpu = thread_cpu_ns();
+                    ops.into_iter().for_each(reserve);
+                    thread_cpu_ns() - cpu
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    (threads * per_thread) as f64 / started.elapsed().as_secs_f64()
+    let elapsed = started.elapsed();
+    let total = (threads * per_thread) as f64;
+    ReserveRun {
+        per_second: total / elapsed.as_secs_f64(),
+        caller_cpu_ns: caller_ns as f64 / total,
+        log_cpu_ns: named_threads_cpu_ns("stockd-wal").saturating_sub(log_before) as f64 / total,
+    }
 }
 
 /// Through `DurableEngine::apply`: acknowledged under the log's mode.
-fn logged_reserves_per_second(durable: &DurableEngine, threads: usize, per_thread: usize, skus: usize) -> f64 {
-    reserves_per_second(threads, 0, per_thread, skus, |op| {
+fn logged_reserve_run(durable: &DurableEngine, threads: usize, per_thread: usize, skus: usize) -> ReserveRun {
+    reserve_run(threads, 0, per_thread, skus, |op| {
         durable.apply(&op, Timestamp(2)).expect("reserve");
     })
+}
+
+fn logged_reserves_per_second(durable: &DurableEngine, threads: usize, per_thread: usize, skus: usize) -> f64 {
+    logged_reserve_run(durable, threads, per_thread, skus).per_second
 }
 
 /// A 4 KiB overwrite + fdatasync, `samples` times: this disk's raw fsync latency.
@@ -288,6 +335,20 @@ fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration
     (taken.total_time, taken.copy_time, Duration::from_micros(longest_write_us.load(Ordering::Relaxed)), writes)
 }
 
+/// Where a batch's time goes in the log, means per batch: the first record's wait
+/// for the writer, the `write`, the fsync.
+fn log_breakdown(stats: &stockd::wal::WalStats) -> String {
+    let per_batch = |nanos: u64, count: u64| nanos as f64 / count.max(1) as f64 / 1_000.0;
+    format!(
+        "per batch: wait for the writer {:.0} us, write {:.0} us, fsync {:.0} us (max {:.0} us); {} batches",
+        per_batch(stats.batch_wait_nanos_total, stats.writes),
+        per_batch(stats.write_nanos_total, stats.writes),
+        per_batch(stats.fsync_nanos_total, stats.fsyncs),
+        stats.fsync_nanos_max as f64 / 1_000.0,
+        stats.writes
+    )
+}
+
 /// One histogram of every thread's samples.
 fn merged(histograms: Vec<Histogram<u64>>) -> Histogram<u64> {
     let mut all = Histogram::<u64>::new(3).unwrap();
@@ -323,18 +384,22 @@ fn main() {
         let memory = Engine::default();
         memory.apply(&locations(), Timestamp(1)).unwrap();
         memory.bulk_load(&rows(skus * LOCATIONS, stockd::limits::MAX_QUANTITY)).unwrap();
-        let in_memory = reserves_per_second(threads, 1_000, per_thread, skus, |op| {
+        let in_memory = reserve_run(threads, 1_000, per_thread, skus, |op| {
             memory.apply(&op, Timestamp(2)).expect("reserve");
         });
         drop(memory);
         let dir = root.path().join(format!("interval-{threads}"));
         let durable = open(&dir, DurabilityMode::Interval { ms: 5 }, skus * LOCATIONS);
-        let logged = logged_reserves_per_second(&durable, threads, per_thread, skus);
+        let logged = logged_reserve_run(&durable, threads, per_thread, skus);
         println!(
             "single-line reserves, {threads} thread(s)     in memory {:>9.0}/s   interval:5 logged {:>9.0}/s   cost x{:.2}",
-            in_memory,
-            logged,
-            in_memory / logged
+            in_memory.per_second,
+            logged.per_second,
+            in_memory.per_second / logged.per_second
+        );
+        println!(
+            "  cpu ns per reserve: in memory {:.0}; logged {:.0} on the callers + {:.0} on the log's threads",
+            in_memory.caller_cpu_ns, logged.caller_cpu_ns, logged.log_cpu_ns
         );
     }
 
@@ -351,6 +416,7 @@ fn main() {
             latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
             stats.records as f64 / stats.fsyncs.max(1) as f64
         );
+        println!("  {}", log_breakdown(&stats));
     }
 
     if part_selected("pipelined") {
@@ -367,6 +433,7 @@ fn main() {
             latency.value_at_quantile(0.99) as f64 / fsync.value_at_quantile(0.5).max(1) as f64,
             stats.records as f64 / stats.fsyncs.max(1) as f64
         );
+        println!("  {}", log_breakdown(&stats));
     }
 
     if part_selected("big") {

@@ -54,6 +54,12 @@ impl SkuInterner {
         self.names.read()[id.index()].clone()
     }
 
+    /// The name copied into a new `String`, without touching the shared name's
+    /// reference count (two atomic writes to a line other threads read).
+    pub fn name_string(&self, id: SkuId) -> String {
+        String::from(&*self.names.read()[id.index()])
+    }
+
     pub fn len(&self) -> usize {
         self.names.read().len()
     }

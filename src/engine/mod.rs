@@ -164,6 +164,11 @@ impl Engine {
         self.skus.name(sku)
     }
 
+    /// The client name of an interned SKU, as a new `String` (for replies).
+    pub fn sku_name_string(&self, sku: SkuId) -> String {
+        self.skus.name_string(sku)
+    }
+
     /// The client name of a location id.
     pub fn location_name(&self, location: LocationId) -> Option<Arc<str>> {
         self.catalogue.load().location(location).map(|l| l.name.clone())

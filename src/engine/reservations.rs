@@ -132,13 +132,66 @@ impl Reservation {
     }
 }
 
+/// A shard's reservations by id.
+///
+/// Each reservation sits in a box of its own and the hash table holds only the id and
+/// the box (24 bytes a slot, not ~180): when the table grows (it doubles, moving every
+/// slot into freshly faulted memory), it moves and zeroes a seventh of the bytes, and
+/// a reservation never moves once stored. A server that keeps every order for its
+/// idempotency window grows this table all day; on the reserve path its growth
+/// (rehash, page faults) was ~18 % of the network thread's time before the boxes.
+#[derive(Default)]
+pub struct ReservationMap {
+    entries: FxHashMap<Arc<str>, Box<Reservation>>,
+}
+
+impl ReservationMap {
+    pub fn get(&self, id: &str) -> Option<&Reservation> {
+        self.entries.get(id).map(|boxed| &**boxed)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Reservation> {
+        self.entries.get_mut(id).map(|boxed| &mut **boxed)
+    }
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// Stores `reservation` under `id`, returning the one it replaces.
+    pub fn insert(&mut self, id: Arc<str>, reservation: Reservation) -> Option<Reservation> {
+        debug_assert_eq!(id, reservation.id, "a reservation is stored under its own id");
+        self.entries.insert(id, Box::new(reservation)).map(|old| *old)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Reservation> {
+        self.entries.remove(id).map(|old| *old)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Reservation> {
+        self.entries.values().map(|boxed| &**boxed)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl std::ops::Index<&str> for ReservationMap {
+    type Output = Reservation;
+
+    fn index(&self, id: &str) -> &Reservation {
+        self.get(id).expect("the reservation is in the map")
+    }
+}
+
 /// A moment at which a reservation must be looked at again: its TTL or its
 /// forgetting. Stale entries (after an extend or a commit) are skipped when popped.
 type Deadline = Reverse<(Timestamp, Arc<str>)>;
 
 #[derive(Default)]
 pub struct ReservationShard {
-    pub by_id: FxHashMap<Arc<str>, Reservation>,
+    pub by_id: ReservationMap,
     deadlines: BinaryHeap<Deadline>,
 }
 

@@ -29,7 +29,7 @@ impl<'e> Names<'e> {
     }
 
     pub fn sku(&self, sku: SkuId) -> String {
-        self.engine.sku_name(sku).to_string()
+        self.engine.sku_name_string(sku)
     }
 
     pub fn location(&self, location: LocationId) -> String {

@@ -33,10 +33,11 @@ pub enum DurabilityMode {
     /// Acknowledge after the record is fsynced (group commit makes this cheap).
     Always,
     /// Acknowledge once the record is in the log's buffer; the writer thread hands it
-    /// to the OS at once (microseconds later) and the syncer fsyncs at least every
-    /// `ms` milliseconds. A crash of the process loses the records acknowledged in the
-    /// last moments before it that the writer had not yet written (in practice well
-    /// under `ms`); a power failure loses at most the last `ms` plus one batch.
+    /// to the OS within about 0.2 ms (it gathers records between writes) and the
+    /// syncer fsyncs at least every `ms` milliseconds. A crash of the process loses
+    /// the records acknowledged in the last moments before it that the writer had not
+    /// yet written (in practice well under `ms`); a power failure loses at most the
+    /// last `ms` plus one batch.
     Interval { ms: u64 },
     /// No log: memory only. A crash loses everything since the last snapshot.
     None,

@@ -30,6 +30,7 @@
 //! through the codec).
 
 use crate::codec;
+use crate::codec::by_hand;
 use crate::engine::{Cause, Operation, PositionImage, ReservationImage, ReserveRequest};
 use crate::engine::{HeldLine, RequestedLine, Reservation, ReservationState};
 use crate::engine::{JournalEntry, LogEntry, LoggedPosition, LoggedReservation, ReplayEntry};
@@ -115,45 +116,17 @@ fn encode_cause(cause: &Cause<'_>, out: &mut Vec<u8>) {
 fn put_reserve_cause(out: &mut Vec<u8>, request: &ReserveRequest) {
     const CAUSE_OPERATION: u64 = 0;
     const OPERATION_RESERVE: u64 = 3;
-    put_varint(out, CAUSE_OPERATION);
-    put_varint(out, OPERATION_RESERVE);
-    put_codec_str(out, &request.id);
-    put_varint(out, request.lines.len() as u64);
+    by_hand::put_varint(out, CAUSE_OPERATION);
+    by_hand::put_varint(out, OPERATION_RESERVE);
+    by_hand::put_str(out, &request.id);
+    by_hand::put_varint(out, request.lines.len() as u64);
     for line in &request.lines {
-        put_codec_str(out, &line.sku);
-        put_codec_str(out, &line.location);
-        put_varint(out, u64::from(line.quantity));
+        by_hand::put_str(out, &line.sku);
+        by_hand::put_str(out, &line.location);
+        by_hand::put_varint(out, u64::from(line.quantity));
     }
-    put_varint(out, request.ttl_ms);
-    match request.promise_by {
-        None => out.push(0),
-        Some(at) => {
-            out.push(1);
-            put_varint(out, at.0);
-        }
-    }
-}
-
-/// An unsigned integer as bincode's varint: up to 250 in one byte, else a marker
-/// byte (251, 252, 253) and the value as u16, u32 or u64, little-endian.
-fn put_varint(out: &mut Vec<u8>, value: u64) {
-    if value <= 250 {
-        out.push(value as u8);
-    } else if let Ok(value) = u16::try_from(value) {
-        out.push(251);
-        out.extend_from_slice(&value.to_le_bytes());
-    } else if let Ok(value) = u32::try_from(value) {
-        out.push(252);
-        out.extend_from_slice(&value.to_le_bytes());
-    } else {
-        out.push(253);
-        out.extend_from_slice(&value.to_le_bytes());
-    }
-}
-
-fn put_codec_str(out: &mut Vec<u8>, text: &str) {
-    put_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
+    by_hand::put_varint(out, request.ttl_ms);
+    by_hand::put_option_varint(out, request.promise_by.map(|at| at.0));
 }
 
 fn put_position(out: &mut Vec<u8>, image: &PositionImage<'_>) {

@@ -125,6 +125,11 @@ fn every_change_subscribers_get_each_value_and_locations_scope_names_each_positi
         };
         let mut each = reader.subscribe(positions).await.unwrap();
         assert_ne!(all.id(), each.id());
+        // The write must come after each subscription's first values: a write before
+        // the hub's first look is already in the snapshot, and no `Changed` follows.
+        let before = until(&mut all, |e| e.kind == WireEventKind::Snapshot).await;
+        assert_eq!(before.available, 10);
+        until(&mut each, |e| e.kind == WireEventKind::Snapshot && e.scope == "DC-2").await;
         let checkout = server.client(RESERVE_TOKEN).await;
         checkout.reserve(reserve("r-1", "SHIRT", "DC-2", 1)).await.unwrap();
         let changed = until(&mut all, |e| e.kind == WireEventKind::Changed).await;

@@ -38,7 +38,7 @@ pub use lifecycle::{ExpiryReport, LineQuantity, PartialStep};
 pub use operation::{AdjustReason, Operation, Outcome};
 pub use queries::{Availability, AvailabilityScope, ChannelAvailability, EngineStats, LocationAvailability};
 pub use replay::ReplayError;
-pub use replay::{PositionReplay, PositionStep, ReservationReplay};
+pub use replay::{PositionReplay, PositionStep, ReplaySizing, ReservationReplay};
 pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
 pub use returns::RestockRequest;

@@ -159,7 +159,7 @@ fn prefetch_line(address: *const u8) {
 /// Deadlines and the remembered count are set by [`Engine::rebuild_deadlines`].
 ///
 /// Reservation shards are independent too: two `ReservationReplay`s over disjoint
-/// halves ([`ReservationReplay::half`]) let two threads share the work.
+/// parts ([`ReservationReplay::part`]) let two threads share the work.
 pub struct ReservationReplay<'a> {
     engine: &'a Engine,
     /// The first shard held; `shards[i]` is shard `first + i`.
@@ -216,9 +216,12 @@ impl<'a> ReservationReplay<'a> {
         Self::holding(engine, 0..engine.reservations.shard_count())
     }
 
-    /// Holds the lower (`upper` false) or upper half of the reservation shards.
-    pub fn half(engine: &'a Engine, upper: bool) -> ReservationReplay<'a> {
-        let (count, middle) = (engine.reservations.shard_count(), engine.reservations.shard_count() / 2);
+    /// Holds the lower `lower_quarters` quarters of the reservation shards (`upper`
+    /// false) or the rest.
+    pub fn part(engine: &'a Engine, lower_quarters: usize, upper: bool) -> ReservationReplay<'a> {
+        assert!(lower_quarters <= 4, "a part of at most four quarters");
+        let count = engine.reservations.shard_count();
+        let middle = count * lower_quarters / 4;
         Self::holding(engine, if upper { middle..count } else { 0..middle })
     }
 

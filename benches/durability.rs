@@ -301,14 +301,22 @@ fn always_pipelined(
     (done.load(Ordering::Relaxed) as f64 / duration.as_secs_f64(), merged(histograms))
 }
 
+/// What [`snapshot_under_writes`] measured.
+struct SnapshotUnderWrites {
+    total: Duration,
+    copy: Duration,
+    /// The writer's writes during the snapshot, in microseconds.
+    writes: Histogram<u64>,
+}
+
 /// Snapshot of a big engine while one thread keeps adjusting: total time, copy
-/// time, and the longest a write waited meanwhile.
-fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration, Duration, Duration, u64) {
+/// time, and how long each write took meanwhile.
+fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> SnapshotUnderWrites {
     let stop = AtomicBool::new(false);
-    let longest_write_us = AtomicU64::new(0);
+    let measuring = AtomicBool::new(false);
     let (taken, writes) = std::thread::scope(|scope| {
         let writer = scope.spawn(|| {
-            let mut writes = 0u64;
+            let mut writes = Histogram::<u64>::new(3).unwrap();
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 i = (i + 7_919) % positions;
@@ -321,18 +329,20 @@ fn snapshot_under_writes(durable: &DurableEngine, positions: usize) -> (Duration
                 };
                 let started = Instant::now();
                 durable.apply(&op, Timestamp(4)).expect("adjust");
-                longest_write_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                writes += 1;
+                if measuring.load(Ordering::Relaxed) {
+                    writes.record(started.elapsed().as_micros() as u64).unwrap();
+                }
             }
             writes
         });
         std::thread::sleep(Duration::from_millis(200));
-        longest_write_us.store(0, Ordering::Relaxed);
+        measuring.store(true, Ordering::Relaxed);
         let taken = durable.take_snapshot(Timestamp(5)).expect("snapshot");
+        measuring.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         (taken, writer.join().unwrap())
     });
-    (taken.total_time, taken.copy_time, Duration::from_micros(longest_write_us.load(Ordering::Relaxed)), writes)
+    SnapshotUnderWrites { total: taken.total_time, copy: taken.copy_time, writes }
 }
 
 /// Where a batch's time goes in the log, means per batch: the first record's wait
@@ -466,10 +476,28 @@ fn build_big(dir: &Path, positions: usize, records: usize, skus: usize) -> u64 {
     let started = Instant::now();
     let durable = open(dir, DurabilityMode::Interval { ms: 5 }, positions);
     println!("bulk load (logged, interval:5) of {positions} positions: {:.2?}", started.elapsed());
-    let (total, copy, longest_write, writes) = snapshot_under_writes(&durable, positions);
-    println!(
-        "snapshot of {positions} positions: {total:.2?} in all, copy {copy:.2?}; longest write meanwhile {longest_write:.2?} ({writes} writes)"
-    );
+    let runs = env_usize("STOCKD_DURABILITY_SNAPSHOT_RUNS", 1).max(1);
+    let (mut totals, mut longest) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let SnapshotUnderWrites { total, copy, writes } = snapshot_under_writes(&durable, positions);
+        let longest_write = Duration::from_micros(writes.max());
+        println!(
+            "snapshot of {positions} positions: {total:.2?} in all, copy {copy:.2?}; longest write meanwhile {longest_write:.2?} ({} writes: p99 {} us, p99.9 {} us, {} over 10 ms)",
+            writes.len(),
+            writes.value_at_quantile(0.99),
+            writes.value_at_quantile(0.999),
+            writes.count_between(10_001, u64::MAX),
+        );
+        totals.push(total);
+        longest.push(longest_write);
+    }
+    if runs > 1 {
+        println!(
+            "median of {runs} snapshots: {:.2?} in all; longest write meanwhile {:.2?}",
+            median(totals),
+            median(longest)
+        );
+    }
     let per_thread = records / 2;
     let started = Instant::now();
     let logged = logged_reserves_per_second(&durable, 2, per_thread, skus);
@@ -483,7 +511,7 @@ fn build_big(dir: &Path, positions: usize, records: usize, skus: usize) -> u64 {
 /// `STOCKD_DURABILITY_COLD_RUNS` cold starts from `dir`, each checked against `digest`.
 fn cold_starts(dir: &Path, digest: u64) {
     let runs = env_usize("STOCKD_DURABILITY_COLD_RUNS", 1).max(1);
-    let (mut colds, mut loads, mut replays) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut colds, mut loads, mut replays, mut cpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let started = Instant::now();
         let (reopened, report) = DurableEngine::open(storage(dir, DurabilityMode::Interval { ms: 5 })).unwrap();
@@ -491,11 +519,15 @@ fn cold_starts(dir: &Path, digest: u64) {
         assert_eq!(reopened.engine().digest(), digest, "cold start rebuilt the same state");
         drop(reopened);
         let (load, replay) = (report.snapshot_load_time, report.replay_time);
+        let per_record = |cpu: Duration| cpu.as_secs_f64() * 1e6 / report.records_replayed.max(1) as f64;
         println!(
-            "cold start: {cold:.2?} (snapshot load {load:.2?}, replay of {} records {replay:.2?} = {:.2} M records/s)",
+            "cold start: {cold:.2?} (snapshot load {load:.2?}, replay of {} records {replay:.2?} = {:.2} M records/s; cpu us/record: reader {:.3}, other {:.3})",
             report.records_replayed,
-            report.records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
+            report.records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6,
+            per_record(report.replay_cpu[0]),
+            per_record(report.replay_cpu[1]),
         );
+        cpus.push(report.replay_cpu.map(per_record));
         colds.push(cold);
         loads.push(load);
         replays.push((replay, report.records_replayed));
@@ -503,11 +535,18 @@ fn cold_starts(dir: &Path, digest: u64) {
     if runs > 1 {
         let records_replayed = replays[0].1;
         let replay = median(replays.into_iter().map(|(replay, _)| replay).collect());
+        let cpu_median = |thread: usize| {
+            let mut values: Vec<f64> = cpus.iter().map(|cpu: &[f64; 2]| cpu[thread]).collect();
+            values.sort_unstable_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
         println!(
-            "median of {runs} cold starts: {:.2?} (snapshot load {:.2?}, replay {replay:.2?} = {:.2} M records/s)",
+            "median of {runs} cold starts: {:.2?} (snapshot load {:.2?}, replay {replay:.2?} = {:.2} M records/s; cpu us/record: reader {:.3}, other {:.3})",
             median(colds),
             median(loads),
-            records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6
+            records_replayed as f64 / replay.as_secs_f64().max(1e-9) / 1e6,
+            cpu_median(0),
+            cpu_median(1),
         );
     }
 }

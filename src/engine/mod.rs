@@ -41,7 +41,7 @@ pub use queries::{
     ScopeName,
 };
 pub use replay::ReplayError;
-pub use replay::{PositionReplay, PositionStep, ReservationReplay};
+pub use replay::{PositionReplay, PositionStep, ReplaySizing, ReservationReplay};
 pub use reservations::{HeldLine, RequestedLine, Reservation, ReservationState};
 pub use reserve::{ReserveLine, ReserveOutcome, ReserveRequest, ReservedLine};
 pub use returns::RestockRequest;

@@ -7,10 +7,10 @@
 
 use super::journal::{LoggedPosition, LoggedReservation, ReplayEntry};
 use super::reservations::ReservationShard;
-use super::stock_table::ShardGuards;
+use super::stock_table::StockShard;
 use super::{Engine, EngineError, Operation};
 use crate::model::{SkuId, Timestamp};
-use parking_lot::MutexGuard;
+use parking_lot::{MutexGuard, RwLockWriteGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -44,9 +44,15 @@ pub enum PositionStep {
 /// It write-locks every stock shard once and keeps them (replay runs before the
 /// engine serves anything), so storing an image takes no atomic operation; the
 /// locks are let go for a catalogue change, which takes its own.
+///
+/// Storing a position image is three dependent loads into a table far bigger than
+/// the caches (the SKU's slot, its location list, the position), so a caller that
+/// knows the coming steps hands them to [`PositionReplay::prefetch`] first: it
+/// starts those loads a few images ahead, one stage each.
 pub struct PositionReplay<'a> {
     engine: &'a Engine,
-    guards: Option<ShardGuards<'a>>,
+    /// Every stock shard's write guard, indexed by shard (taken at the first image).
+    guards: Vec<RwLockWriteGuard<'a, StockShard>>,
     known_skus: usize,
     known_locations: usize,
 }
@@ -56,7 +62,7 @@ impl<'a> PositionReplay<'a> {
         assert!(engine.journal.is_none(), "replay runs before a journal is attached");
         PositionReplay {
             engine,
-            guards: None,
+            guards: Vec::new(),
             known_skus: engine.skus.len(),
             known_locations: engine.catalogue.load().locations.len(),
         }
@@ -79,7 +85,7 @@ impl<'a> PositionReplay<'a> {
                 if let Some(kind) = kind {
                     return Err(ReplayError::NotCatalogue(kind));
                 }
-                self.guards = None; // the change takes the locks it needs
+                self.guards.clear(); // the change takes the locks it needs
                 self.engine.apply(&operation, Timestamp(0)).map_err(ReplayError::Catalogue)?;
                 self.known_skus = self.engine.skus.len();
                 self.known_locations = self.engine.catalogue.load().locations.len();
@@ -96,12 +102,56 @@ impl<'a> PositionReplay<'a> {
             return Err(ReplayError::UnknownLocation { location: image.location.0 });
         }
         let stock = &self.engine.stock;
-        let guards = self
-            .guards
-            .get_or_insert_with(|| stock.write_many((0..stock.shard_count()).map(|index| SkuId(index as u32))));
-        *guards.shard(stock.shard_of(image.sku)).get_or_insert(image.sku, image.location) = image.position;
+        if self.guards.is_empty() {
+            self.guards = (0..stock.shard_count()).map(|index| stock.write_shard(index)).collect();
+        }
+        *self.guards[stock.shard_of(image.sku)].get_or_insert(image.sku, image.location) = image.position;
         Ok(())
     }
+
+    /// Starts the loads that storing the coming position images will need, given the
+    /// steps still to store (`coming[0]` next): the slot of the image
+    /// [`PREFETCH_DISTANCE`] x 3 steps ahead, the location list of the one 2 x ahead
+    /// (its slot fetched by now) and the position of the one 1 x ahead (its list
+    /// fetched by now). Only a hint: it changes nothing and reads only what the
+    /// shard holds (a SKU or location not there yet is skipped).
+    pub fn prefetch<T>(&self, coming: &[T], image: impl Fn(&T) -> Option<&LoggedPosition>) {
+        if self.guards.is_empty() {
+            return;
+        }
+        let stock = &self.engine.stock;
+        let shard = |image: &LoggedPosition| &*self.guards[stock.shard_of(image.sku)];
+        if let Some(image) = coming.get(PREFETCH_DISTANCE * 3).and_then(&image) {
+            // A slot is two vectors (48 bytes): it may straddle two lines.
+            let slot = std::ptr::from_ref(shard(image).positions(image.sku));
+            prefetch_line(slot.cast());
+            prefetch_line(slot.cast::<u8>().wrapping_add(std::mem::size_of::<super::stock_table::SkuPositions>() - 1));
+        }
+        if let Some(image) = coming.get(PREFETCH_DISTANCE * 2).and_then(&image) {
+            prefetch_line(shard(image).positions(image.sku).locations().as_ptr().cast());
+        }
+        if let Some(image) = coming.get(PREFETCH_DISTANCE).and_then(&image) {
+            if let Some(position) = shard(image).get(image.sku, image.location) {
+                prefetch_line(std::ptr::from_ref(position).cast());
+            }
+        }
+    }
+}
+
+/// How many steps apart the stages of [`PositionReplay::prefetch`] run.
+pub const PREFETCH_DISTANCE: usize = 4;
+
+/// Asks the CPU to bring the cache line at `address` in (never faults, whatever the address).
+#[inline(always)]
+fn prefetch_line(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
+    // fault, whatever the address (SSE, which it needs, is part of x86_64).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
 }
 
 /// The reservation part of a replay: reservation images stored in log order by one
@@ -109,12 +159,55 @@ impl<'a> PositionReplay<'a> {
 /// Deadlines and the remembered count are set by [`Engine::rebuild_deadlines`].
 ///
 /// Reservation shards are independent too: two `ReservationReplay`s over disjoint
-/// halves ([`ReservationReplay::half`]) let two threads share the work.
+/// parts ([`ReservationReplay::part`]) let two threads share the work.
 pub struct ReservationReplay<'a> {
     engine: &'a Engine,
     /// The first shard held; `shards[i]` is shard `first + i`.
     first: usize,
     shards: Vec<MutexGuard<'a, ReservationShard>>,
+    /// The bytes the replay reads in all, if known: a shard about to grow is then
+    /// sized for what it will hold at the end (see [`ReplaySizing`]).
+    sizing: Option<ReplaySizing>,
+    /// How far the replay had read when the record being stored began (bytes).
+    read_bytes: u64,
+    /// Per shard held: its size and `read_bytes` when it was last sized.
+    last_sized: Vec<(usize, u64)>,
+}
+
+/// Sizing reservation shards ahead of their growth during a replay.
+///
+/// A reservation shard's map that grows one doubling at a time moves every entry
+/// at each step and takes fresh (kernel-zeroed) memory for each new table: for a
+/// log of a million new reservations, as much again as the final tables. So when a
+/// shard's map is full, it is sized at once for the reservations it is expected to
+/// hold at the end: its growth since it was last sized, per byte read meanwhile,
+/// times the bytes still to read (at most [`ReplaySizing::MAX_GROWTH`] times its
+/// size, so a log whose reservations all come early costs a bounded overshoot).
+/// Each record's position in the log is handed in with it
+/// ([`ReservationReplay::reading_at`]), so the sizes depend on the log alone, not on
+/// how far ahead the reading thread happens to be.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplaySizing {
+    /// The bytes the replay reads in all.
+    pub total_bytes: u64,
+}
+
+impl ReplaySizing {
+    /// A shard is sized ahead only once it holds this many (fewer say too little about its rate).
+    pub const MIN_ENTRIES: usize = 64;
+    /// The most a shard is sized ahead to, as a multiple of what it holds.
+    pub const MAX_GROWTH: usize = 8;
+
+    /// The entries a shard holding `now` at `read` bytes will hold at the end, from
+    /// its growth since it held `then` at `then_read` bytes; `None` if that says too little.
+    fn expected(&self, now: usize, read: u64, (then, then_read): (usize, u64)) -> Option<usize> {
+        if now < Self::MIN_ENTRIES || now <= then || read <= then_read {
+            return None;
+        }
+        let per_byte = (now - then) as f64 / (read - then_read) as f64;
+        let expected = now as f64 + per_byte * self.total_bytes.saturating_sub(read) as f64;
+        Some((expected as usize).min(now.saturating_mul(Self::MAX_GROWTH)))
+    }
 }
 
 impl<'a> ReservationReplay<'a> {
@@ -123,16 +216,34 @@ impl<'a> ReservationReplay<'a> {
         Self::holding(engine, 0..engine.reservations.shard_count())
     }
 
-    /// Holds the lower (`upper` false) or upper half of the reservation shards.
-    pub fn half(engine: &'a Engine, upper: bool) -> ReservationReplay<'a> {
-        let (count, middle) = (engine.reservations.shard_count(), engine.reservations.shard_count() / 2);
+    /// Holds the lower `lower_quarters` quarters of the reservation shards (`upper`
+    /// false) or the rest.
+    pub fn part(engine: &'a Engine, lower_quarters: usize, upper: bool) -> ReservationReplay<'a> {
+        assert!(lower_quarters <= 4, "a part of at most four quarters");
+        let count = engine.reservations.shard_count();
+        let middle = count * lower_quarters / 4;
         Self::holding(engine, if upper { middle..count } else { 0..middle })
     }
 
     fn holding(engine: &'a Engine, shards: std::ops::Range<usize>) -> ReservationReplay<'a> {
         assert!(engine.journal.is_none(), "replay runs before a journal is attached");
         let table = &engine.reservations;
-        ReservationReplay { engine, first: shards.start, shards: shards.map(|index| table.lock_shard(index)).collect() }
+        let first = shards.start;
+        let shards: Vec<_> = shards.map(|index| table.lock_shard(index)).collect();
+        let last_sized = shards.iter().map(|shard| (shard.by_id.len(), 0)).collect();
+        ReservationReplay { engine, first, shards, sizing: None, read_bytes: 0, last_sized }
+    }
+
+    /// Sizes each shard's map ahead of its growth (see [`ReplaySizing`]); the caller
+    /// then says where each record begins with [`Self::reading_at`].
+    pub fn sized_by(mut self, sizing: ReplaySizing) -> ReservationReplay<'a> {
+        self.sizing = Some(sizing);
+        self
+    }
+
+    /// The images stored next come from the record at this byte of the replay's input.
+    pub fn reading_at(&mut self, bytes: u64) {
+        self.read_bytes = bytes;
     }
 
     /// Whether the reservation `id` lives in a shard this replay holds.
@@ -150,7 +261,17 @@ impl<'a> ReservationReplay<'a> {
         let shard = self.shards.get_mut(index).expect("the image's shard is held by this replay");
         match image {
             LoggedReservation::Present(reservation) => {
-                shard.by_id.insert(reservation.id.clone(), reservation);
+                let map = &mut shard.by_id;
+                if map.len() == map.capacity() {
+                    let read = self.read_bytes;
+                    let expected =
+                        self.sizing.and_then(|sizing| sizing.expected(map.len(), read, self.last_sized[index]));
+                    if let Some(expected) = expected {
+                        map.reserve(expected.saturating_sub(map.len()));
+                        self.last_sized[index] = (map.len(), read);
+                    }
+                }
+                map.insert(reservation.id.clone(), reservation);
             }
             LoggedReservation::Forgotten { id } => {
                 shard.by_id.remove(id.as_str());
@@ -240,6 +361,49 @@ mod tests {
         let error = positions.step(PositionStep::Catalogue(Box::new(reserve))).unwrap_err();
         assert!(matches!(error, ReplayError::NotCatalogue("non-catalogue")), "{error}");
         assert_eq!(engine.reservations.remembered(), 0);
+    }
+
+    #[test]
+    fn a_full_shard_is_sized_for_its_growth_per_byte_times_the_bytes_left_within_a_bound() {
+        let sizing = ReplaySizing { total_bytes: 10_000 };
+        let min = ReplaySizing::MIN_ENTRIES;
+        // Too few entries, no growth since, or no bytes read since: nothing to go on.
+        assert_eq!(sizing.expected(min - 1, 5_000, (0, 0)), None);
+        assert_eq!(sizing.expected(min, 5_000, (min, 1_000)), None);
+        assert_eq!(sizing.expected(min, 5_000, (0, 5_000)), None);
+        // 100 entries over 1,000 bytes, 5,000 bytes left: 500 more.
+        assert_eq!(sizing.expected(200, 5_000, (100, 4_000)), Some(700));
+        // A burst early on is not taken for the whole log's rate.
+        assert_eq!(sizing.expected(100, 100, (0, 0)), Some(100 * ReplaySizing::MAX_GROWTH));
+    }
+
+    #[test]
+    fn a_sized_reservation_replay_stores_every_image() {
+        let engine = Engine::default();
+        let count = 5_000;
+        {
+            let mut replay = ReservationReplay::new(&engine).sized_by(ReplaySizing { total_bytes: count * 100 });
+            for n in 0..count {
+                replay.reading_at(n * 100);
+                let id: std::sync::Arc<str> = std::sync::Arc::from(format!("r-{n}"));
+                replay.store(LoggedReservation::Present(crate::engine::Reservation {
+                    id,
+                    state: crate::engine::ReservationState::Released,
+                    created_at: Timestamp(1),
+                    expires_at: None,
+                    first_expires_at: Timestamp(2),
+                    promise_by: None,
+                    requested: Vec::new(),
+                    lines: Vec::new(),
+                    forget_at: Some(Timestamp(3)),
+                    applied_steps: Vec::new(),
+                }));
+            }
+            replay.store(LoggedReservation::Forgotten { id: "r-0".to_owned() });
+        }
+        engine.rebuild_deadlines();
+        assert_eq!(engine.reservations.remembered(), count as usize - 1);
+        assert!(engine.reservation("r-0").is_err() && engine.reservation("r-4999").is_ok());
     }
 
     #[test]

@@ -185,7 +185,8 @@ fn write_temporary(
 }
 
 /// Archives `image` onto the end of `file` (positioned after the header): returns
-/// the file, the body's size and its CRC32C.
+/// the file, the body's size and its CRC32C. Both the archiving and the writing run
+/// on threads of their own at a low CPU priority (see [`super::priority`]).
 fn stream_archive<W: SyncWritten + Send>(
     image: &EngineImage,
     file: W,
@@ -199,6 +200,7 @@ fn stream_archive<W: SyncWritten + Send>(
         let writer = std::thread::Builder::new()
             .name("stockd-snapshot".to_owned())
             .spawn_scoped(scope, move || -> std::io::Result<(W, u64, u32)> {
+                super::priority::lower_this_thread_priority();
                 let mut file = file;
                 let (mut written, mut unsynced, mut crc) = (0u64, 0u64, 0u32);
                 for mut chunk in receiver {
@@ -216,11 +218,20 @@ fn stream_archive<W: SyncWritten + Send>(
                 Ok((file, written, crc))
             })
             .map_err(io(path))?;
-        let chunks = ChunkSender { chunk: Vec::with_capacity(chunk_bytes), chunk_bytes, sender, recycled };
-        let archived = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(image, IoWriter::new(chunks));
-        let archive_error = match archived {
-            Ok(writer) => writer.into_inner().finish().err().map(|error| error.to_string()),
-            Err(error) => Some(error.to_string()), // the sender is dropped with it
+        let archiver =
+            std::thread::Builder::new().name("stockd-snapshot-archive".to_owned()).spawn_scoped(scope, move || {
+                super::priority::lower_this_thread_priority();
+                let chunks = ChunkSender { chunk: Vec::with_capacity(chunk_bytes), chunk_bytes, sender, recycled };
+                let archived = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(image, IoWriter::new(chunks));
+                match archived {
+                    Ok(writer) => writer.into_inner().finish().err().map(|error| error.to_string()),
+                    Err(error) => Some(error.to_string()), // the sender is dropped with it
+                }
+            });
+        let archive_error = match archiver {
+            Ok(archiver) => archiver.join().expect("the snapshot archiving thread does not panic"),
+            // The sender went with the closure: the writing thread ends.
+            Err(error) => Some(format!("cannot start the archiving thread: {error}")),
         };
         let written = writer.join().expect("the snapshot writing thread does not panic");
         let (file, body_bytes, body_crc) = written.map_err(io(path))?; // a write error explains an archive error

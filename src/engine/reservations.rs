@@ -175,6 +175,17 @@ impl ReservationMap {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// How many reservations fit before the table grows.
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    /// Makes room for `additional` more reservations at once (replay sizes a table for
+    /// the rest of the log instead of doubling it step by step).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
 }
 
 impl std::ops::Index<&str> for ReservationMap {

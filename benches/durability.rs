@@ -376,8 +376,9 @@ fn main() {
     let records = env_usize("STOCKD_DURABILITY_RECORDS", 1_000_000);
     let writers = env_usize("STOCKD_ALWAYS_WRITERS", 64);
     let skus = 100_000.min(positions / LOCATIONS).max(1);
-    let root = tempfile::tempdir_in(std::env::var("STOCKD_BENCH_DIR").unwrap_or_else(|_| "target".to_owned()))
-        .expect("a temporary folder");
+    let bench_dir = std::env::var("STOCKD_BENCH_DIR").unwrap_or_else(|_| "target".to_owned());
+    std::fs::create_dir_all(&bench_dir).expect("the bench folder");
+    let root = tempfile::tempdir_in(&bench_dir).expect("a temporary folder");
     println!("stockd durability bench: {positions} positions, {records} replayed records, {writers} always-writers");
 
     let fsync = raw_fsync(root.path(), if part_selected("fsync") { 2_000 } else { 1 });

@@ -16,6 +16,7 @@ const U32: u8 = 252;
 const U64: u8 = 253;
 
 /// Appends an unsigned integer (or an enum variant index, or a length) as a varint.
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, value: u64) {
     if value < u64::from(U16) {
         out.push(value as u8);
@@ -32,12 +33,14 @@ pub fn put_varint(out: &mut Vec<u8>, value: u64) {
 }
 
 /// Appends a string: its length in bytes, then its UTF-8 bytes.
+#[inline]
 pub fn put_str(out: &mut Vec<u8>, text: &str) {
     put_varint(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
 
 /// Appends an optional unsigned integer: 0, or 1 then the varint.
+#[inline]
 pub fn put_option_varint(out: &mut Vec<u8>, value: Option<u64>) {
     match value {
         None => out.push(0),
@@ -58,15 +61,18 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { bytes }
     }
 
     /// Whether every byte was read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
+    #[inline]
     fn take(&mut self, count: usize) -> Option<&'a [u8]> {
         if self.bytes.len() < count {
             return None;
@@ -77,6 +83,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint in its shortest form only.
+    #[inline]
     pub fn varint(&mut self) -> Option<u64> {
         let first = *self.take(1)?.first()?;
         let (value, floor) = match first {
@@ -90,6 +97,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, borrowed.
+    #[inline]
     pub fn str(&mut self) -> Option<&'a str> {
         let length = usize::try_from(self.varint()?).ok()?;
         std::str::from_utf8(self.take(length)?).ok()

@@ -306,6 +306,64 @@ fn requests_beyond_the_in_flight_limit_are_answered_overloaded_and_do_not_run() 
 }
 
 #[test]
+fn queries_answered_together_still_respect_the_in_flight_limit() {
+    // Four reserves fill the connection's four slots while they wait for their fsync;
+    // the queries of the same read (answered as one group, without the shared
+    // counters) must find it full, and are refused, never run past the limit.
+    let server = seeded_server(|config| config.limits.max_in_flight = 4);
+    let (reserves, queries) = (4u64, 10u64);
+    let answers = runtime().block_on(async {
+        let (_connection, mut stream) = authenticated(&server, RESERVE_TOKEN).await;
+        let mut bytes = Vec::new();
+        for id in 0..reserves {
+            bytes.extend(frame_bytes(
+                10 + id,
+                Request::Call(Call::Apply(Operation::Reserve(stockd::engine::ReserveRequest {
+                    id: format!("cart-{id}"),
+                    lines: vec![stockd::engine::ReserveLine {
+                        sku: "SKU-1".into(),
+                        location: "DC-1".into(),
+                        quantity: 1,
+                    }],
+                    ttl_ms: 60_000,
+                    promise_by: None,
+                }))),
+            ));
+        }
+        for id in 0..queries {
+            bytes.extend(frame_bytes(
+                100 + id,
+                Request::Call(Call::Availability {
+                    sku: "SKU-1".into(),
+                    scope: AvailabilityScope::Location("DC-1".into()),
+                    measure: Availability::ToSell,
+                }),
+            ));
+        }
+        stream.send_bytes(&bytes).await;
+        let mut answers = Vec::new();
+        for _ in 0..reserves + queries {
+            answers.push(stream.next().await.unwrap());
+        }
+        answers
+    });
+    let mut overloaded = 0;
+    for answer in &answers {
+        match (&answer.response, answer.request_id >= 100) {
+            (Response::Reply(stockd::protocol::Reply::Applied(_)), false) => {}
+            (Response::Error(error), true) if error.code == ErrorCode::Overloaded => overloaded += 1,
+            // A query read after the reserves' fsync (another read) is answered: the
+            // true value, with every acknowledged reserve taken off.
+            (Response::Reply(stockd::protocol::Reply::Availability { available }), true) => {
+                assert_eq!(*available, 10 - reserves)
+            }
+            (response, _) => panic!("request {}: unexpected {response:?}", answer.request_id),
+        }
+    }
+    assert!(overloaded > 0, "queries in the reserves' read find the connection full");
+}
+
+#[test]
 fn an_authenticated_connection_outlives_the_handshake_timeout() {
     // Regression: the deadline, armed before Hello, used to close authenticated
     // connections that sat waiting for their next stream.

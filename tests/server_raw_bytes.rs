@@ -39,6 +39,19 @@ fn seeded_server(tweak: impl FnOnce(&mut stockd::server::ServerConfig)) -> TestS
     server
 }
 
+/// The frame of a reserve of one SKU-1 at DC-1 with id `cart-<request_id - 10>`.
+fn reserve_one_frame(request_id: u64) -> Vec<u8> {
+    frame_bytes(
+        request_id,
+        Request::Call(Call::Apply(Operation::Reserve(stockd::engine::ReserveRequest {
+            id: format!("cart-{}", request_id - 10),
+            lines: vec![stockd::engine::ReserveLine { sku: "SKU-1".into(), location: "DC-1".into(), quantity: 1 }],
+            ttl_ms: 60_000,
+            promise_by: None,
+        }))),
+    )
+}
+
 fn support_location(name: &str) -> stockd::model::LocationSpec {
     use stockd::model::{Coordinates, LocationFlags, LocationSpec};
     LocationSpec {
@@ -265,19 +278,7 @@ fn requests_beyond_the_in_flight_limit_are_answered_overloaded_and_do_not_run() 
         // first ones still wait for their fsync.
         let mut bytes = Vec::new();
         for id in 0..requests {
-            bytes.extend(frame_bytes(
-                10 + id,
-                Request::Call(Call::Apply(Operation::Reserve(stockd::engine::ReserveRequest {
-                    id: format!("cart-{id}"),
-                    lines: vec![stockd::engine::ReserveLine {
-                        sku: "SKU-1".into(),
-                        location: "DC-1".into(),
-                        quantity: 1,
-                    }],
-                    ttl_ms: 60_000,
-                    promise_by: None,
-                }))),
-            ));
+            bytes.extend(reserve_one_frame(10 + id));
         }
         stream.send_bytes(&bytes).await;
         let (mut applied, mut overloaded, mut other) = (0, 0, 0);
@@ -316,19 +317,7 @@ fn queries_answered_together_still_respect_the_in_flight_limit() {
         let (_connection, mut stream) = authenticated(&server, RESERVE_TOKEN).await;
         let mut bytes = Vec::new();
         for id in 0..reserves {
-            bytes.extend(frame_bytes(
-                10 + id,
-                Request::Call(Call::Apply(Operation::Reserve(stockd::engine::ReserveRequest {
-                    id: format!("cart-{id}"),
-                    lines: vec![stockd::engine::ReserveLine {
-                        sku: "SKU-1".into(),
-                        location: "DC-1".into(),
-                        quantity: 1,
-                    }],
-                    ttl_ms: 60_000,
-                    promise_by: None,
-                }))),
-            ));
+            bytes.extend(reserve_one_frame(10 + id));
         }
         for id in 0..queries {
             bytes.extend(frame_bytes(

@@ -24,6 +24,7 @@
 //! also over the whole life of the process: for recent latency, use
 //! `histogram_quantile` over a `rate` of `stockd_request_duration_seconds_bucket`.
 
+mod exposition;
 mod signals;
 
 use crate::engine::Operation;
@@ -32,9 +33,9 @@ use crate::protocol::{Call, ErrorCode};
 use crate::storage::DurableEngine;
 use crate::wal::DurabilityMode;
 use crossbeam_utils::CachePadded;
+use exposition::Writer;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -608,96 +609,6 @@ fn render_engine(durable: &DurableEngine, w: &mut Writer<'_>) {
         "Reservations remembered in all states, counted against the engine's maximum.",
     );
     w.sample("stockd_reservations_remembered", &[], stats.reservations_remembered);
-}
-
-/// A sample value, written as the text format wants it.
-trait SampleValue {
-    fn write_to(&self, out: &mut String);
-}
-
-impl SampleValue for u64 {
-    fn write_to(&self, out: &mut String) {
-        let _ = write!(out, "{self}");
-    }
-}
-
-impl SampleValue for i64 {
-    fn write_to(&self, out: &mut String) {
-        let _ = write!(out, "{self}");
-    }
-}
-
-impl SampleValue for f64 {
-    fn write_to(&self, out: &mut String) {
-        if self.is_nan() {
-            out.push_str("NaN");
-        } else if self.is_infinite() {
-            out.push_str(if *self > 0.0 { "+Inf" } else { "-Inf" });
-        } else {
-            // Rust prints the shortest decimal that reads back the same, without an
-            // exponent: valid for Prometheus's float parser.
-            let _ = write!(out, "{self}");
-        }
-    }
-}
-
-/// Writes families and samples into the output.
-struct Writer<'a> {
-    out: &'a mut String,
-}
-
-impl Writer<'_> {
-    /// The `# HELP` and `# TYPE` lines of a family (before its samples).
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        self.out.push_str("# HELP ");
-        self.out.push_str(name);
-        self.out.push(' ');
-        for c in help.chars() {
-            match c {
-                '\\' => self.out.push_str("\\\\"),
-                '\n' => self.out.push_str("\\n"),
-                c => self.out.push(c),
-            }
-        }
-        self.out.push_str("\n# TYPE ");
-        self.out.push_str(name);
-        self.out.push(' ');
-        self.out.push_str(kind);
-        self.out.push('\n');
-    }
-
-    /// One sample line: `name{label="value",...} value`.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl SampleValue) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (label, label_value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                self.out.push_str(label);
-                self.out.push_str("=\"");
-                escape_label_value(label_value, self.out);
-                self.out.push('"');
-            }
-            self.out.push('}');
-        }
-        self.out.push(' ');
-        value.write_to(self.out);
-        self.out.push('\n');
-    }
-}
-
-/// Escapes a label value as the text format requires: `\`, `"` and line feeds.
-fn escape_label_value(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]

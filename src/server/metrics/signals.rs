@@ -2,7 +2,7 @@
 //! counters (totals, and the few SKUs with the most refused demand, so that the
 //! number of series stays bounded however many SKUs there are).
 
-use super::Writer;
+use super::exposition::Writer;
 use crate::engine::{DemandCounters, DemandRank};
 use crate::feed::FeedStats;
 use crate::Engine;

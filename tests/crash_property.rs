@@ -39,7 +39,7 @@ use stockd::model::{Bucket, ChannelBuffer, ChannelSpec, LocationKind, PositionRo
 use stockd::storage::{recover, DurableEngine, RecoveryTarget, StorageConfig};
 use stockd::wal::DurabilityMode;
 use stockd::{EngineConfig, Operation, Timestamp};
-use support::{copy_storage, find_record, log_layout, truncate};
+use support::{copy_storage, find_record, log_layout, truncate, zero_from};
 
 const SKUS: [&str; 6] = ["A", "B", "C", "D", "K", "Z"];
 const LOCATIONS: [&str; 2] = ["L1", "L2"];
@@ -116,11 +116,15 @@ struct Cut {
     boundary: usize,
     inside_next: bool,
     at: usize,
+    /// Zero the file from the cut to its end instead of shortening it: what a crash
+    /// leaves in the space the writer had zero-filled ahead of itself.
+    zero_fill: bool,
 }
 
 fn cut() -> impl Strategy<Value = Cut> {
-    (prop::bool::weighted(0.25), any::<usize>(), any::<bool>(), any::<usize>())
-        .prop_map(|(anywhere, boundary, inside_next, at)| Cut { anywhere, boundary, inside_next, at })
+    (prop::bool::weighted(0.25), any::<usize>(), any::<bool>(), any::<usize>(), any::<bool>()).prop_map(
+        |(anywhere, boundary, inside_next, at, zero_fill)| Cut { anywhere, boundary, inside_next, at, zero_fill },
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -378,7 +382,11 @@ fn check_cut(config: &StorageConfig, run: &Run, cut: &Cut) -> Result<(), TestCas
             let path = &layout[*index].path;
             let inside =
                 cut.inside_next.then(|| record.offset + 1 + (cut.at as u64) % (record.end - record.offset - 1));
-            truncate(path, inside.unwrap_or(record.offset));
+            if cut.zero_fill {
+                zero_from(path, inside.unwrap_or(record.offset));
+            } else {
+                truncate(path, inside.unwrap_or(record.offset));
+            }
             for later in &layout[index + 1..] {
                 std::fs::remove_file(&later.path).unwrap();
             }

@@ -11,6 +11,7 @@
 
 pub mod format;
 mod journal;
+mod preallocate;
 pub mod reader;
 pub mod record;
 pub mod writer;

@@ -1,10 +1,11 @@
 //! Reading the log back: for recovery, replay and the operator's tools.
 //!
-//! Every record is checked (length bound, checksum, consecutive LSN). A damaged
-//! record is a **torn tail** only if it is in the last segment and no valid record
-//! follows it (a crash cut the last write short): recovery truncates it with a
-//! warning. Damage anywhere else refuses, naming the file and byte offset: the
-//! reader never skips over records silently.
+//! Every record is checked (length bound, checksum, consecutive LSN). A segment's
+//! records end where only zero bytes remain (the writer zero-fills ahead of itself)
+//! or at the end of the file. A damaged record is a **torn tail** only if it is in
+//! the last segment and no valid record follows it (a crash cut the last write
+//! short): recovery truncates it with a warning. Damage anywhere else refuses,
+//! naming the file and byte offset: the reader never skips over records silently.
 
 use super::format::{
     parse_record_header, parse_segment_file_name, parse_segment_header, record_crc, HeaderError, FORMAT_VERSION,
@@ -150,6 +151,10 @@ pub fn read_log(
                     next_lsn += 1;
                     offset += RECORD_HEADER_BYTES + length;
                 }
+                // The zeros the writer keeps ahead of itself (see `preallocate.rs`):
+                // the segment's records end here. A later segment must then start
+                // at `next_lsn`, so zeros over acknowledged records are still caught.
+                Err(_) if bytes[offset..].iter().all(|&byte| byte == 0) => break,
                 Err(reason) => {
                     if !is_last || valid_record_follows(&bytes, offset, next_lsn) {
                         return Err(corrupt(&segment.path, offset as u64, &reason));

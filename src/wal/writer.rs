@@ -18,12 +18,13 @@
 //! same position are logged in the order they were made. Nothing but these two
 //! threads writes or syncs a segment.
 
-use super::format::{append_record, segment_file_name, segment_header};
+use super::format::{append_record, segment_file_name, segment_header, SEGMENT_HEADER_BYTES};
+use super::preallocate::{self, Preallocator};
 use super::{DurabilityMode, Lsn, WalError};
 use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -150,7 +151,9 @@ impl Wal {
         assert!(next_lsn >= 1, "LSNs start at 1");
         assert!(config.mode != DurabilityMode::None, "durability `none` opens no log");
         std::fs::create_dir_all(&config.dir).map_err(WalError::io(&config.dir))?;
-        let segment = open_segment(&config.dir, next_lsn)?;
+        let segment = open_segment(&config.dir, next_lsn, config.segment_bytes)?;
+        let preallocator =
+            Preallocator::start(segment.file.clone(), segment.path.clone(), segment.zeroed, config.segment_bytes)?;
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending { bytes: Vec::with_capacity(1 << 20), first_appended: None, next_lsn }),
             work: Condvar::new(),
@@ -180,7 +183,7 @@ impl Wal {
             fsync_micros: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds")),
             durable_listeners: Mutex::new(Vec::new()),
         });
-        let mut writer = SegmentWriter { config: config.clone(), shared: shared.clone(), segment };
+        let mut writer = SegmentWriter { config: config.clone(), shared: shared.clone(), segment, preallocator };
         let writer = std::thread::Builder::new()
             .name("stockd-wal-writer".to_owned())
             .spawn(move || writer.run())
@@ -374,7 +377,10 @@ impl Drop for Wal {
 struct OpenSegment {
     file: Arc<File>,
     path: PathBuf,
+    /// Where the next record goes (the header and records so far).
     bytes: u64,
+    /// Bytes written when the segment was created (header and zeros).
+    zeroed: u64,
 }
 
 /// Marks the log failed: every waiting and later caller gets an error.
@@ -405,6 +411,8 @@ struct SegmentWriter {
     config: WalConfig,
     shared: Arc<Shared>,
     segment: OpenSegment,
+    /// Keeps zeros written ahead of `segment.bytes`, so writes are overwrites.
+    preallocator: Preallocator,
 }
 
 impl SegmentWriter {
@@ -459,10 +467,13 @@ impl SegmentWriter {
             return Ok(());
         }
         let started = Instant::now();
-        (&*self.segment.file).write_all(batch).map_err(WalError::io(&self.segment.path))?;
+        let end = self.segment.bytes + batch.len() as u64;
+        self.preallocator.before_write(end);
+        self.segment.file.write_all_at(batch, self.segment.bytes).map_err(WalError::io(&self.segment.path))?;
         let write_nanos = started.elapsed().as_nanos() as u64;
         self.shared.write_nanos_total.fetch_add(write_nanos, Ordering::Relaxed);
-        self.segment.bytes += batch.len() as u64;
+        self.segment.bytes = end;
+        self.preallocator.after_write(end);
         self.shared.writes.fetch_add(1, Ordering::Relaxed);
         self.shared.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.shared.current.lock().written = batch_end;
@@ -486,7 +497,13 @@ impl SegmentWriter {
             publish_durable(&self.shared, batch_end);
         }
         if self.segment.bytes >= self.config.segment_bytes {
-            self.segment = open_segment(&self.config.dir, batch_end + 1)?;
+            self.segment = open_segment(&self.config.dir, batch_end + 1, self.config.segment_bytes)?;
+            self.preallocator.switch_to(
+                self.segment.file.clone(),
+                self.segment.path.clone(),
+                self.segment.zeroed,
+                self.config.segment_bytes,
+            );
             let mut current = self.shared.current.lock();
             current.file = self.segment.file.clone();
             current.path = self.segment.path.clone();
@@ -571,16 +588,20 @@ fn publish_durable(shared: &Shared, through: Lsn) {
     notify_listeners(shared);
 }
 
-/// Creates a new segment starting at `first_lsn`: header written and fsynced, and
-/// the directory fsynced so that the file's name survives a crash.
-fn open_segment(dir: &Path, first_lsn: Lsn) -> Result<OpenSegment, WalError> {
+/// Creates a new segment starting at `first_lsn`: header and the first zeros
+/// (see [`preallocate`]) written and fsynced, and the directory fsynced so that the
+/// file's name survives a crash.
+fn open_segment(dir: &Path, first_lsn: Lsn, segment_bytes: u64) -> Result<OpenSegment, WalError> {
     let path = dir.join(segment_file_name(first_lsn));
-    let mut file =
-        OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(WalError::io(&path))?;
-    file.write_all(&segment_header(first_lsn)).map_err(WalError::io(&path))?;
+    let file = OpenOptions::new().create(true).write(true).truncate(true).open(&path).map_err(WalError::io(&path))?;
+    let header = segment_header(first_lsn);
+    let zeroed = preallocate::INITIAL_BYTES.min(segment_bytes).max(SEGMENT_HEADER_BYTES as u64);
+    let mut start = vec![0u8; zeroed as usize];
+    start[..SEGMENT_HEADER_BYTES].copy_from_slice(&header);
+    file.write_all_at(&start, 0).map_err(WalError::io(&path))?;
     file.sync_all().map_err(WalError::io(&path))?;
     sync_dir(dir)?;
-    Ok(OpenSegment { file: Arc::new(file), path, bytes: super::format::SEGMENT_HEADER_BYTES as u64 })
+    Ok(OpenSegment { file: Arc::new(file), path, bytes: SEGMENT_HEADER_BYTES as u64, zeroed })
 }
 
 /// fsyncs a directory, so that files created or renamed in it survive a crash.

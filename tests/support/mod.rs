@@ -90,7 +90,8 @@ pub struct SegmentLayout {
 
 /// Every segment in `wal_dir` (sorted by first LSN) and the records in it, read from
 /// the headers alone (the files are assumed undamaged: a test calls this before
-/// damaging them). Stops at a record that does not fit in its file.
+/// damaging them). Stops at a record that does not fit in its file, or at the zeros
+/// that follow the last record.
 pub fn log_layout(wal_dir: &Path) -> Vec<SegmentLayout> {
     let mut segments: Vec<SegmentLayout> = fs::read_dir(wal_dir)
         .unwrap()
@@ -101,6 +102,9 @@ pub fn log_layout(wal_dir: &Path) -> Vec<SegmentLayout> {
             let mut records = Vec::new();
             let mut offset = SEGMENT_HEADER_BYTES;
             while let Some(header) = bytes.get(offset..).and_then(parse_record_header) {
+                if header.lsn == 0 {
+                    break; // the zeros the writer keeps ahead of its records
+                }
                 let end = offset + RECORD_HEADER_BYTES + header.length;
                 if end > bytes.len() {
                     break;
@@ -132,6 +136,13 @@ pub fn flip_bit(path: &Path, offset: u64, bit: u8) {
 /// Cuts a file to `length` bytes.
 pub fn truncate(path: &Path, length: u64) {
     fs::OpenOptions::new().write(true).open(path).unwrap().set_len(length).unwrap();
+}
+
+/// Overwrites a file with zeros from `offset` to its end, keeping its length.
+pub fn zero_from(path: &Path, offset: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset as usize..].fill(0);
+    fs::write(path, bytes).unwrap();
 }
 
 pub fn file_len(path: &Path) -> u64 {

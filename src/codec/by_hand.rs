@@ -82,6 +82,12 @@ impl<'a> Reader<'a> {
         Some(taken)
     }
 
+    /// One byte (an option's or a bool's tag).
+    #[inline]
+    pub fn byte(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+
     /// A varint in its shortest form only.
     #[inline]
     pub fn varint(&mut self) -> Option<u64> {

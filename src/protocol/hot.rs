@@ -1,7 +1,7 @@
 //! The hot requests read without allocating, and their replies written by hand.
 //!
 //! `Call::Availability` and `Call::AvailabilityBatch` are most of what a storefront
-//! sends. Decoding them through serde builds two or more `String`s per request; here
+//! sends (`Apply(Reserve)`, the checkout's, is in [`reserve`]). Decoding them through serde builds two or more `String`s per request; here
 //! a [`HotFrame`] borrows its names from the payload instead. The wire format is the
 //! one of [`super::messages`] exactly (bincode 2, standard configuration: varints,
 //! enum variants as varint indices in declaration order, strings and sequences after
@@ -198,6 +198,9 @@ impl<'a> ReadHot<'a> for Reader<'a> {
         }
     }
 }
+
+mod reserve;
+pub use reserve::{as_reserve_outcome, decode_reserve_request, encode_reserve_reply};
 
 #[cfg(test)]
 mod tests;

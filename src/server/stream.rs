@@ -22,12 +22,15 @@ use super::ServerShared;
 use crate::engine::{Availability, AvailabilityQuery, ScopeName};
 use crate::feed::{FeedError, FeedEvent, Subscriber};
 use crate::protocol::convert;
-use crate::protocol::hot::{decode_hot, encode_availability_batch_reply, encode_availability_reply, HotCall, HotFrame};
+use crate::protocol::hot::{
+    as_reserve_outcome, decode_hot, decode_reserve_request, encode_availability_batch_reply, encode_availability_reply,
+    encode_reserve_reply, HotCall, HotFrame,
+};
 use crate::protocol::Role;
 use crate::protocol::{close, WireSubscription};
 use crate::protocol::{
     decode_request_frame, encode_frame, ErrorCode, FrameDecoder, Reply, Request, RequestFrame, Response, ResponseFrame,
-    WireError, PROTOCOL_VERSION,
+    WireError, FRAME_HEADER_BYTES, PROTOCOL_VERSION,
 };
 use crate::EngineError;
 use std::collections::VecDeque;
@@ -282,7 +285,8 @@ impl StreamState {
                 None => {
                     // In order with the queries before it (a write may follow them).
                     self.answer_queries(&mut group, &mut lap);
-                    match decode_request_frame(payload) {
+                    let frame = decode_reserve_request(payload).map_or_else(|| decode_request_frame(payload), Ok);
+                    match frame {
                         Ok(frame) => self.on_request(frame, &mut lap),
                         Err(error) => {
                             let code = error.code();
@@ -546,6 +550,17 @@ impl StreamState {
     fn encode(&mut self, frame: &ResponseFrame) {
         let limit = self.shared.wire_limits.max_frame_bytes;
         let mark = self.out.len();
+        if let Response::Reply(reply) = &frame.response {
+            if let Some(outcome) = as_reserve_outcome(reply) {
+                // Written by hand; one that would not fit takes the ordinary path,
+                // which answers LIMIT_EXCEEDED.
+                let written = encode_reserve_reply(frame.request_id, outcome, &mut self.out);
+                if written - FRAME_HEADER_BYTES <= limit as usize {
+                    return;
+                }
+                self.out.truncate(mark);
+            }
+        }
         if let Err(error) = encode_frame(frame, limit, &mut self.out) {
             self.out.truncate(mark);
             let message = format!("the response does not fit in a frame: {error}");

@@ -210,7 +210,9 @@ mod tests {
     fn zeros_never_land_on_written_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("segment");
-        let file = Arc::new(std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap());
+        let file = Arc::new(
+            std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap(),
+        );
         let limit = 3 * CHUNK_BYTES;
         let preallocator = Preallocator::start(file.clone(), path.clone(), 0, limit).unwrap();
         let mut position = 0u64;
@@ -245,7 +247,9 @@ mod tests {
     fn space_is_zeroed_ahead_up_to_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("segment");
-        let file = Arc::new(std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap());
+        let file = Arc::new(
+            std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).unwrap(),
+        );
         let limit = CHUNK_BYTES + CHUNK_BYTES / 2;
         let preallocator = Preallocator::start(file.clone(), path.clone(), 0, limit).unwrap();
         preallocator.after_write(0);

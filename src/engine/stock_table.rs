@@ -9,6 +9,7 @@ use super::changes::ChangeTracker;
 use crate::model::{LocationId, Position, SkuId};
 use crossbeam_utils::CachePadded;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// One position and the location it is at (what bulk loads and snapshots insert).
@@ -241,9 +242,11 @@ pub struct StockTable {
     shard_bits: u32,
 }
 
-/// Write guards on several shards, taken in ascending shard order.
+/// Write guards on several shards, taken in ascending shard order (kept inline up to
+/// a few: most writes touch one or two shards, and the reserve path then allocates
+/// nothing for its locks).
 pub struct ShardGuards<'a> {
-    guards: Vec<(usize, RwLockWriteGuard<'a, StockShard>)>,
+    guards: SmallVec<[(usize, RwLockWriteGuard<'a, StockShard>); 4]>,
 }
 
 impl ShardGuards<'_> {
@@ -334,7 +337,7 @@ impl StockTable {
 
     /// Write-locks the shards of all `skus`, in ascending shard order.
     pub fn write_many(&self, skus: impl Iterator<Item = SkuId>) -> ShardGuards<'_> {
-        let mut indices: Vec<usize> = skus.map(|sku| self.shard_of(sku)).collect();
+        let mut indices: SmallVec<[usize; 4]> = skus.map(|sku| self.shard_of(sku)).collect();
         indices.sort_unstable();
         indices.dedup();
         let guards = indices.into_iter().map(|index| (index, self.shards[index].write())).collect();

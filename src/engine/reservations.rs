@@ -165,16 +165,19 @@ struct ReservationSlab {
 }
 
 impl ReservationSlab {
+    #[inline]
     fn get(&self, slot: u32) -> &Reservation {
         let slot = slot as usize;
         self.chunks[slot / SLAB_CHUNK][slot % SLAB_CHUNK].as_ref().expect("an indexed slot is occupied")
     }
 
+    #[inline]
     fn get_mut(&mut self, slot: u32) -> &mut Reservation {
         let slot = slot as usize;
         self.chunks[slot / SLAB_CHUNK][slot % SLAB_CHUNK].as_mut().expect("an indexed slot is occupied")
     }
 
+    #[inline]
     fn store(&mut self, reservation: Reservation) -> u32 {
         if let Some(slot) = self.vacant.pop() {
             let place = &mut self.chunks[slot as usize / SLAB_CHUNK][slot as usize % SLAB_CHUNK];
@@ -214,6 +217,7 @@ impl ReservationMap {
     }
 
     /// Stores `reservation` under `id`, returning the one it replaces.
+    #[inline]
     pub fn insert(&mut self, id: Arc<str>, reservation: Reservation) -> Option<Reservation> {
         debug_assert_eq!(id, reservation.id, "a reservation is stored under its own id");
         match self.entries.get(&*id) {

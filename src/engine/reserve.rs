@@ -232,7 +232,8 @@ impl Engine {
         now: Timestamp,
         operation: Option<&Operation>,
     ) -> Result<Reservation, EngineError> {
-        let mut kinds: SmallVec<[HoldKind; INLINE_LINES]> = SmallVec::with_capacity(lines.len());
+        // The held lines are built as the lines are checked (a refused hold drops them).
+        let mut held = Vec::with_capacity(lines.len());
         let mut short = Vec::new();
         for &(sku, location, quantity) in lines {
             let shard = guards.shard(self.stock.shard_of(sku));
@@ -241,7 +242,16 @@ impl Engine {
                 None => HoldCheck::Short { available: 0 },
             };
             match check {
-                HoldCheck::Fits(kind) => kinds.push(kind),
+                HoldCheck::Fits(kind) => held.push(HeldLine {
+                    sku,
+                    location,
+                    kind,
+                    quantity,
+                    held: quantity,
+                    fulfilled: 0,
+                    released: 0,
+                    returned: 0,
+                }),
                 HoldCheck::Short { available } => short.push((sku, location, quantity, available)),
             }
         }
@@ -257,22 +267,12 @@ impl Engine {
                 .collect();
             return Err(EngineError::InsufficientStock(lines));
         }
-        let mut held = Vec::with_capacity(lines.len());
-        for (&(sku, location, quantity), kind) in lines.iter().zip(kinds) {
-            let position = guards.shard(self.stock.shard_of(sku)).get_mut(sku, location).expect("checked above");
-            position.reserved += quantity;
+        for line in &held {
+            let shard = guards.shard(self.stock.shard_of(line.sku));
+            let position = shard.get_mut(line.sku, line.location).expect("checked above");
+            position.reserved += line.quantity;
             position.version += 1;
             debug_assert!(position.is_consistent());
-            held.push(HeldLine {
-                sku,
-                location,
-                kind,
-                quantity,
-                held: quantity,
-                fulfilled: 0,
-                released: 0,
-                returned: 0,
-            });
         }
         let expires_at = now.saturating_add_ms(spec.ttl_ms);
         let reservation = Reservation {

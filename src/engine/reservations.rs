@@ -177,21 +177,29 @@ impl ReservationSlab {
         self.chunks[slot / SLAB_CHUNK][slot % SLAB_CHUNK].as_mut().expect("an indexed slot is occupied")
     }
 
+    /// Puts `reservation` in a vacant slot, or a new one, and returns the slot.
     #[inline]
     fn store(&mut self, reservation: Reservation) -> u32 {
-        if let Some(slot) = self.vacant.pop() {
-            let place = &mut self.chunks[slot as usize / SLAB_CHUNK][slot as usize % SLAB_CHUNK];
-            debug_assert!(place.is_none(), "a vacant slot is empty");
-            *place = Some(reservation);
-            return slot;
-        }
+        let slot = match self.vacant.pop() {
+            Some(slot) => slot,
+            None => self.new_slot(),
+        };
+        let place = &mut self.chunks[slot as usize / SLAB_CHUNK][slot as usize % SLAB_CHUNK];
+        debug_assert!(place.is_none(), "a vacant slot is empty");
+        // Moved once, straight into its place.
+        *place = Some(reservation);
+        slot
+    }
+
+    /// Appends an empty slot to the last chunk (a new one if it is full).
+    fn new_slot(&mut self) -> u32 {
         if self.chunks.last().is_none_or(|chunk| chunk.len() == SLAB_CHUNK) {
             self.chunks.push(Vec::with_capacity(SLAB_CHUNK));
         }
         let full_chunks = self.chunks.len() - 1;
         let chunk = self.chunks.last_mut().expect("a chunk with room");
         debug_assert!(chunk.len() < SLAB_CHUNK && chunk.capacity() == SLAB_CHUNK, "a chunk never reallocates");
-        chunk.push(Some(reservation));
+        chunk.push(None);
         u32::try_from(full_chunks * SLAB_CHUNK + chunk.len() - 1).expect("fewer than 2^32 reservations a shard")
     }
 
@@ -228,6 +236,17 @@ impl ReservationMap {
                 None
             }
         }
+    }
+
+    /// Stores a reservation whose id the map does not hold (the caller looked it up
+    /// under the same shard lock), and returns it where it now lies.
+    #[inline]
+    pub fn insert_new(&mut self, reservation: Reservation) -> &Reservation {
+        debug_assert!(!self.entries.contains_key(&*reservation.id), "insert_new of a stored id");
+        let id = reservation.id.clone();
+        let slot = self.slab.store(reservation);
+        self.entries.insert(id, slot);
+        self.slab.get(slot)
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Reservation> {
@@ -433,7 +452,11 @@ mod tests {
         }
         for i in 0..SLAB_CHUNK {
             let id = format!("new{i}");
-            assert!(map.insert(Arc::from(id.as_str()), reservation(&id, 3)).is_none());
+            if i % 2 == 0 {
+                assert!(map.insert(Arc::from(id.as_str()), reservation(&id, 3)).is_none());
+            } else {
+                assert_eq!(&*map.insert_new(reservation(&id, 3)).id, id.as_str());
+            }
             expected.insert(id, 3);
         }
         map.get_mut("r1").expect("kept").requested[0].quantity = 9;

@@ -137,9 +137,10 @@ impl Engine {
                 return Err(error);
             }
         };
-        let outcome = ReserveOutcome::first(&reservation, false);
-        shard.schedule(reservation.first_expires_at, reservation.id.clone());
-        shard.by_id.insert(reservation.id.clone(), reservation);
+        let stored = shard.by_id.insert_new(reservation);
+        let outcome = ReserveOutcome::first(stored, false);
+        let deadline = (stored.first_expires_at, stored.id.clone());
+        shard.schedule(deadline.0, deadline.1);
         Ok(outcome)
     }
 
@@ -203,6 +204,7 @@ impl Engine {
 
     /// Takes the write locks of all shards involved and holds every line or none
     /// (see [`Engine::hold_locked`]).
+    #[inline]
     fn hold_lines(
         &self,
         catalogue: &Catalogue,
@@ -293,11 +295,14 @@ impl Engine {
             self.record_change(now, Cause::Operation(operation), images, Some(ReservationImage::Present(&reservation)));
         }
         let backorders = reservation.lines.iter().filter(|l| l.kind == HoldKind::Backorder);
-        self.demand.count_lines(
-            backorders.map(|l| (l.sku, u64::from(l.quantity))),
-            spec.channel,
-            DemandEvent::Backorder,
-        );
+        // Nothing to count (the usual case) is skipped without a call.
+        if backorders.clone().next().is_some() {
+            self.demand.count_lines(
+                backorders.map(|l| (l.sku, u64::from(l.quantity))),
+                spec.channel,
+                DemandEvent::Backorder,
+            );
+        }
         Ok(reservation)
     }
 

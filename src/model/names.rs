@@ -33,6 +33,7 @@ impl fmt::Display for IdKind {
 
 /// An id is 1 to [`MAX_ID_BYTES`] bytes of UTF-8 with no whitespace and no control
 /// characters, so that it prints and round-trips through any text format.
+#[inline]
 pub fn validate_id(kind: IdKind, id: &str) -> Result<(), EngineError> {
     check_text(kind, id, MAX_ID_BYTES, false)
 }

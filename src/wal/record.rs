@@ -176,7 +176,9 @@ fn put_reservation(out: &mut Vec<u8>, r: &Reservation) {
         bytes[0..4].copy_from_slice(&line.sku.0.to_le_bytes());
         bytes[4..8].copy_from_slice(&line.location.0.to_le_bytes());
         bytes[8] = hold_kind_code(line.kind);
-        for (i, word) in [line.quantity, line.held, line.fulfilled, line.released, line.returned].into_iter().enumerate() {
+        for (i, word) in
+            [line.quantity, line.held, line.fulfilled, line.released, line.returned].into_iter().enumerate()
+        {
             bytes[9 + i * 4..13 + i * 4].copy_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&bytes);
@@ -598,9 +600,11 @@ mod tests {
         let mut reservation = reservation();
         reservation.requested.push(RequestedLine { sku: SkuId(u32::MAX), location: LocationId(9), quantity: 1 << 20 });
         reservation.lines.push(HeldLine { kind: HoldKind::Backorder, returned: u32::MAX, ..reservation.lines[0] });
-        for (expires_at, promise_by, forget_at) in
-            [(None, None, None), (Some(Timestamp(1)), Some(Timestamp(u64::MAX)), None), (None, None, Some(Timestamp(3)))]
-        {
+        for (expires_at, promise_by, forget_at) in [
+            (None, None, None),
+            (Some(Timestamp(1)), Some(Timestamp(u64::MAX)), None),
+            (None, None, Some(Timestamp(3))),
+        ] {
             let r = Reservation { expires_at, promise_by, forget_at, ..reservation.clone() };
             let mut expected = Vec::new();
             put_str(&mut expected, &r.id);

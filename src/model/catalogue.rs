@@ -4,43 +4,8 @@
 //! without a lock, and an admin change builds a new one and swaps it in.
 
 use crate::model::{LocationId, SkuId};
-use rustc_hash::{FxHashMap, FxHasher};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
-
-/// A map keyed by short client names (locations), hashed with FxHash and a final mix.
-pub type NameMap<V> = HashMap<Arc<str>, V, BuildHasherDefault<NameHasher>>;
-
-/// FxHash, then a multiply that spreads every bit into the top ones. The hash table
-/// takes a 7-bit tag from the top bits: for names that differ only in their last
-/// characters ("L001", "L002", ...) plain FxHash gave many of them the same tag, and
-/// a location lookup compared ~3.5 names instead of one.
-#[derive(Default)]
-pub struct NameHasher(FxHasher);
-
-impl Hasher for NameHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-
-    #[inline]
-    fn write_u8(&mut self, byte: u8) {
-        self.0.write_u8(byte);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, value: usize) {
-        self.0.write_usize(value);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        let hash = self.0.finish();
-        (hash ^ (hash >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
 
 #[derive(
     Clone,
@@ -228,7 +193,7 @@ pub struct Kit {
 pub struct Catalogue {
     /// Indexed by `LocationId`.
     pub locations: Vec<Location>,
-    pub location_ids: NameMap<LocationId>,
+    pub location_ids: FxHashMap<Arc<str>, LocationId>,
     pub channels: FxHashMap<Arc<str>, Arc<Channel>>,
     pub kits: FxHashMap<SkuId, Arc<Kit>>,
     /// The pickup stores in a spatial index, for the store finder. Derived from

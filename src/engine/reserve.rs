@@ -9,7 +9,15 @@ use super::{Engine, EngineError, Operation, ShortLine};
 use crate::limits::{MAX_EXPANDED_LINES, MAX_LINES_PER_RESERVATION, MAX_QUANTITY, MAX_TTL_MS, MIN_TTL_MS};
 use crate::model::HoldCheck;
 use crate::model::{validate_id, Catalogue, HoldKind, IdKind, LocationId, SkuId, Timestamp};
+use smallvec::SmallVec;
 use std::sync::Arc;
+
+/// Lines a request usually has at most: up to this many, the reserve path keeps its
+/// working lists on the stack.
+const INLINE_LINES: usize = 4;
+
+/// Expanded lines, one per (component SKU, location), with their units.
+type ComponentLines = SmallVec<[(SkuId, LocationId, u32); INLINE_LINES]>;
 
 /// One line of a reservation request, as a client names it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,7 +88,7 @@ pub(super) struct HoldSpec<'a> {
 struct ResolvedRequest {
     requested: Vec<RequestedLine>,
     /// One per (sku, location), in order of first appearance.
-    component_lines: Vec<(SkuId, LocationId, u32)>,
+    component_lines: ComponentLines,
     /// Lines whose SKU no write has ever named: nothing to hold there.
     unknown: Vec<ShortLine>,
     promise_by: Option<Timestamp>,
@@ -129,9 +137,10 @@ impl Engine {
                 return Err(error);
             }
         };
-        let outcome = ReserveOutcome::first(&reservation, false);
-        shard.schedule(reservation.first_expires_at, reservation.id.clone());
-        shard.by_id.insert(reservation.id.clone(), reservation);
+        let stored = shard.by_id.insert_new(reservation);
+        let outcome = ReserveOutcome::first(stored, false);
+        let deadline = (stored.first_expires_at, stored.id.clone());
+        shard.schedule(deadline.0, deadline.1);
         Ok(outcome)
     }
 
@@ -149,10 +158,13 @@ impl Engine {
 
     fn resolve_request(&self, catalogue: &Catalogue, request: &ReserveRequest) -> Result<ResolvedRequest, EngineError> {
         let mut requested = Vec::with_capacity(request.lines.len());
-        let mut component_lines: Vec<(SkuId, LocationId, u32)> = Vec::with_capacity(request.lines.len());
+        let mut component_lines = ComponentLines::new();
         let mut unknown = Vec::new();
         for (index, line) in request.lines.iter().enumerate() {
-            let location = self.location_id(catalogue, &line.location)?;
+            // The name was validated with the request.
+            let location = catalogue
+                .location_id(&line.location)
+                .ok_or_else(|| EngineError::UnknownLocation(line.location.clone()))?;
             let Some(sku) = self.skus.get(&line.sku) else {
                 unknown.push(ShortLine {
                     sku: line.sku.clone(),
@@ -171,11 +183,11 @@ impl Engine {
             }
             requested.push(RequestedLine { sku, location, quantity: line.quantity });
             match catalogue.kit(sku) {
-                None => add_component(&mut component_lines, sku, location, i64::from(line.quantity))?,
+                None => add_inline_component(&mut component_lines, sku, location, i64::from(line.quantity))?,
                 Some(kit) => {
                     for component in &kit.components {
                         let units = i64::from(line.quantity) * i64::from(component.quantity);
-                        add_component(&mut component_lines, component.sku, location, units)?;
+                        add_inline_component(&mut component_lines, component.sku, location, units)?;
                     }
                 }
             }
@@ -192,6 +204,7 @@ impl Engine {
 
     /// Takes the write locks of all shards involved and holds every line or none
     /// (see [`Engine::hold_locked`]).
+    #[inline]
     fn hold_lines(
         &self,
         catalogue: &Catalogue,
@@ -221,7 +234,8 @@ impl Engine {
         now: Timestamp,
         operation: Option<&Operation>,
     ) -> Result<Reservation, EngineError> {
-        let mut kinds = Vec::with_capacity(lines.len());
+        // The held lines are built as the lines are checked (a refused hold drops them).
+        let mut held = Vec::with_capacity(lines.len());
         let mut short = Vec::new();
         for &(sku, location, quantity) in lines {
             let shard = guards.shard(self.stock.shard_of(sku));
@@ -230,7 +244,16 @@ impl Engine {
                 None => HoldCheck::Short { available: 0 },
             };
             match check {
-                HoldCheck::Fits(kind) => kinds.push(kind),
+                HoldCheck::Fits(kind) => held.push(HeldLine {
+                    sku,
+                    location,
+                    kind,
+                    quantity,
+                    held: quantity,
+                    fulfilled: 0,
+                    released: 0,
+                    returned: 0,
+                }),
                 HoldCheck::Short { available } => short.push((sku, location, quantity, available)),
             }
         }
@@ -246,22 +269,12 @@ impl Engine {
                 .collect();
             return Err(EngineError::InsufficientStock(lines));
         }
-        let mut held = Vec::with_capacity(lines.len());
-        for (&(sku, location, quantity), kind) in lines.iter().zip(kinds) {
-            let position = guards.shard(self.stock.shard_of(sku)).get_mut(sku, location).expect("checked above");
-            position.reserved += quantity;
+        for line in &held {
+            let shard = guards.shard(self.stock.shard_of(line.sku));
+            let position = shard.get_mut(line.sku, line.location).expect("checked above");
+            position.reserved += line.quantity;
             position.version += 1;
             debug_assert!(position.is_consistent());
-            held.push(HeldLine {
-                sku,
-                location,
-                kind,
-                quantity,
-                held: quantity,
-                fulfilled: 0,
-                released: 0,
-                returned: 0,
-            });
         }
         let expires_at = now.saturating_add_ms(spec.ttl_ms);
         let reservation = Reservation {
@@ -282,11 +295,14 @@ impl Engine {
             self.record_change(now, Cause::Operation(operation), images, Some(ReservationImage::Present(&reservation)));
         }
         let backorders = reservation.lines.iter().filter(|l| l.kind == HoldKind::Backorder);
-        self.demand.count_lines(
-            backorders.map(|l| (l.sku, u64::from(l.quantity))),
-            spec.channel,
-            DemandEvent::Backorder,
-        );
+        // Nothing to count (the usual case) is skipped without a call.
+        if backorders.clone().next().is_some() {
+            self.demand.count_lines(
+                backorders.map(|l| (l.sku, u64::from(l.quantity))),
+                spec.channel,
+                DemandEvent::Backorder,
+            );
+        }
         Ok(reservation)
     }
 
@@ -383,18 +399,44 @@ pub(super) fn add_component(
     location: LocationId,
     units: i64,
 ) -> Result<(), EngineError> {
+    if let Some(new_line) = merge_component(lines, sku, location, units)? {
+        lines.push(new_line);
+    }
+    Ok(())
+}
+
+/// [`add_component`] for the inline list of a plain reserve.
+fn add_inline_component(
+    lines: &mut ComponentLines,
+    sku: SkuId,
+    location: LocationId,
+    units: i64,
+) -> Result<(), EngineError> {
+    if let Some(new_line) = merge_component(lines, sku, location, units)? {
+        lines.push(new_line);
+    }
+    Ok(())
+}
+
+/// Adds `units` to the line of (`sku`, `location`) if there is one, or returns the
+/// new line to append; either way checks the line's total.
+fn merge_component(
+    lines: &mut [(SkuId, LocationId, u32)],
+    sku: SkuId,
+    location: LocationId,
+    units: i64,
+) -> Result<Option<(SkuId, LocationId, u32)>, EngineError> {
     let merged = match lines.iter_mut().find(|(s, l, _)| *s == sku && *l == location) {
         Some(line) => {
             let total = i64::from(line.2) + units;
             check_range("quantity after kit expansion", total, 1, i64::from(MAX_QUANTITY))?;
             line.2 = total as u32;
-            return Ok(());
+            return Ok(None);
         }
         None => units,
     };
     check_range("quantity after kit expansion", merged, 1, i64::from(MAX_QUANTITY))?;
-    lines.push((sku, location, merged as u32));
-    Ok(())
+    Ok(Some((sku, location, merged as u32)))
 }
 
 /// A location's client name, for error messages.

@@ -86,14 +86,17 @@ pub fn record_crc(lsn: u64, payload: &[u8]) -> u32 {
 /// filled in afterwards.
 pub fn append_record(buffer: &mut Vec<u8>, lsn: u64, encode: impl FnOnce(&mut Vec<u8>)) {
     let start = buffer.len();
-    buffer.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
+    let mut header = [0u8; RECORD_HEADER_BYTES];
+    header[8..16].copy_from_slice(&lsn.to_le_bytes());
+    buffer.extend_from_slice(&header);
     encode(buffer);
     let payload_len = buffer.len() - start - RECORD_HEADER_BYTES;
     assert!(payload_len <= MAX_RECORD_PAYLOAD_BYTES, "a {payload_len}-byte record exceeds the format's limit");
-    let crc = record_crc(lsn, &buffer[start + RECORD_HEADER_BYTES..]);
+    // The LSN and the payload lie side by side: one pass gives `record_crc`.
+    let crc = crc32c::crc32c(&buffer[start + 8..]);
+    debug_assert_eq!(crc, record_crc(lsn, &buffer[start + RECORD_HEADER_BYTES..]));
     buffer[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    buffer[start + 8..start + 16].copy_from_slice(&lsn.to_le_bytes());
 }
 
 /// A record header as read from disk (not yet checked).
@@ -124,4 +127,26 @@ pub fn parse_segment_file_name(path: &Path) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header `append_record` writes (one checksum pass over the LSN and payload
+    /// together) is the one the reader checks with `record_crc`.
+    #[test]
+    fn appended_record_header_matches_what_the_reader_checks() {
+        let mut buffer = b"earlier bytes".to_vec();
+        for (lsn, len) in [(1u64, 0usize), (2, 1), (0x0102_0304_0506_0708, 7), (u64::MAX, 213), (42, 4097)] {
+            let start = buffer.len();
+            let payload: Vec<u8> = (0..len).map(|i| (i as u64).wrapping_mul(31).wrapping_add(lsn) as u8).collect();
+            append_record(&mut buffer, lsn, |out| out.extend_from_slice(&payload));
+            let header = parse_record_header(&buffer[start..]).expect("a whole header");
+            assert_eq!(header.length, len);
+            assert_eq!(header.lsn, lsn);
+            assert_eq!(header.crc, record_crc(lsn, &payload));
+            assert_eq!(&buffer[start + RECORD_HEADER_BYTES..], &payload[..]);
+        }
+    }
 }

@@ -147,28 +147,41 @@ fn put_position(out: &mut Vec<u8>, image: &PositionImage<'_>) {
     }
 }
 
+/// The bytes of a reservation image from its state to its count of requested lines.
+const RESERVATION_FIXED_BYTES: usize = 48;
+
+/// Fixed-size parts are laid out in arrays and appended whole (one capacity check
+/// each rather than one per field: this runs for every logged reserve).
 fn put_reservation(out: &mut Vec<u8>, r: &Reservation) {
     put_str(out, &r.id);
-    out.push(state_code(r.state));
-    put_u64(out, r.created_at.0);
-    put_option(out, r.expires_at);
-    put_u64(out, r.first_expires_at.0);
-    put_option(out, r.promise_by);
-    put_option(out, r.forget_at);
-    put_u32(out, len_u32(r.requested.len()));
+    let mut fixed = [0u8; RESERVATION_FIXED_BYTES];
+    fixed[0] = state_code(r.state);
+    fixed[1..9].copy_from_slice(&r.created_at.0.to_le_bytes());
+    fixed[9..18].copy_from_slice(&option_bytes(r.expires_at));
+    fixed[18..26].copy_from_slice(&r.first_expires_at.0.to_le_bytes());
+    fixed[26..35].copy_from_slice(&option_bytes(r.promise_by));
+    fixed[35..44].copy_from_slice(&option_bytes(r.forget_at));
+    fixed[44..48].copy_from_slice(&len_u32(r.requested.len()).to_le_bytes());
+    out.extend_from_slice(&fixed);
     for line in &r.requested {
-        put_u32(out, line.sku.0);
-        put_u32(out, line.location.0);
-        put_u32(out, line.quantity);
+        let mut bytes = [0u8; REQUESTED_LINE_BYTES];
+        for (i, word) in [line.sku.0, line.location.0, line.quantity].into_iter().enumerate() {
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&bytes);
     }
     put_u32(out, len_u32(r.lines.len()));
     for line in &r.lines {
-        put_u32(out, line.sku.0);
-        put_u32(out, line.location.0);
-        out.push(hold_kind_code(line.kind));
-        for word in [line.quantity, line.held, line.fulfilled, line.released, line.returned] {
-            put_u32(out, word);
+        let mut bytes = [0u8; HELD_LINE_BYTES];
+        bytes[0..4].copy_from_slice(&line.sku.0.to_le_bytes());
+        bytes[4..8].copy_from_slice(&line.location.0.to_le_bytes());
+        bytes[8] = hold_kind_code(line.kind);
+        for (i, word) in
+            [line.quantity, line.held, line.fulfilled, line.released, line.returned].into_iter().enumerate()
+        {
+            bytes[9 + i * 4..13 + i * 4].copy_from_slice(&word.to_le_bytes());
         }
+        out.extend_from_slice(&bytes);
     }
     put_u32(out, len_u32(r.applied_steps.len()));
     for step in &r.applied_steps {
@@ -193,13 +206,14 @@ fn put_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn put_option(out: &mut Vec<u8>, value: Option<Timestamp>) {
+/// An option as the layout has it: 0 then eight zero bytes, or 1 then the value.
+fn option_bytes(value: Option<Timestamp>) -> [u8; 9] {
     let mut bytes = [0u8; 9];
     if let Some(at) = value {
         bytes[0] = 1;
         bytes[1..9].copy_from_slice(&at.0.to_le_bytes());
     }
-    out.extend_from_slice(&bytes);
+    bytes
 }
 
 fn state_code(state: ReservationState) -> u8 {
@@ -576,6 +590,56 @@ mod tests {
             }],
             forget_at: Some(Timestamp(1_000)),
             applied_steps: vec![Box::from("step-a"), Box::from("step-b")],
+        }
+    }
+
+    /// The reservation image as the layout lists it, field by field (the encoder
+    /// writes fixed-size parts in blocks: the bytes must be the same).
+    #[test]
+    fn reservation_image_is_laid_out_field_by_field() {
+        let mut reservation = reservation();
+        reservation.requested.push(RequestedLine { sku: SkuId(u32::MAX), location: LocationId(9), quantity: 1 << 20 });
+        reservation.lines.push(HeldLine { kind: HoldKind::Backorder, returned: u32::MAX, ..reservation.lines[0] });
+        for (expires_at, promise_by, forget_at) in [
+            (None, None, None),
+            (Some(Timestamp(1)), Some(Timestamp(u64::MAX)), None),
+            (None, None, Some(Timestamp(3))),
+        ] {
+            let r = Reservation { expires_at, promise_by, forget_at, ..reservation.clone() };
+            let mut expected = Vec::new();
+            put_str(&mut expected, &r.id);
+            expected.push(state_code(r.state));
+            put_u64(&mut expected, r.created_at.0);
+            let option = |out: &mut Vec<u8>, value: Option<Timestamp>| {
+                out.push(u8::from(value.is_some()));
+                put_u64(out, value.map_or(0, |at| at.0));
+            };
+            option(&mut expected, r.expires_at);
+            put_u64(&mut expected, r.first_expires_at.0);
+            option(&mut expected, r.promise_by);
+            option(&mut expected, r.forget_at);
+            put_u32(&mut expected, r.requested.len() as u32);
+            for line in &r.requested {
+                for word in [line.sku.0, line.location.0, line.quantity] {
+                    put_u32(&mut expected, word);
+                }
+            }
+            put_u32(&mut expected, r.lines.len() as u32);
+            for line in &r.lines {
+                put_u32(&mut expected, line.sku.0);
+                put_u32(&mut expected, line.location.0);
+                expected.push(hold_kind_code(line.kind));
+                for word in [line.quantity, line.held, line.fulfilled, line.released, line.returned] {
+                    put_u32(&mut expected, word);
+                }
+            }
+            put_u32(&mut expected, r.applied_steps.len() as u32);
+            for step in &r.applied_steps {
+                put_str(&mut expected, step);
+            }
+            let mut encoded = Vec::new();
+            put_reservation(&mut encoded, &r);
+            assert_eq!(encoded, expected);
         }
     }
 

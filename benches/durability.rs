@@ -29,7 +29,7 @@ use stockd::wal::DurabilityMode;
 use stockd::{Engine, Operation, Timestamp};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stockd::Allocator = stockd::Allocator;
 
 const LOCATIONS: usize = 10;
 

@@ -28,7 +28,7 @@ use support::{build_dataset, write_sku_name, Dataset, DatasetSize, FastRandom};
 
 // The allocator a stockd server is meant to run with (a dependency of the crate).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stockd::Allocator = stockd::Allocator;
 
 /// SKUs of the cache-resident read variant: 1,000 SKUs x 10 positions, about 0.5 MB
 /// of positions plus their interner entries.

@@ -35,7 +35,7 @@ use stockd::{Engine, EngineConfig, Timestamp};
 use support::{add_channel, add_locations, location_name, position_rows, sku_name, write_sku_name, FastRandom};
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stockd::Allocator = stockd::Allocator;
 
 const LOCATIONS: usize = 8;
 const SKUS: usize = 10_000;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use support::FastRandom;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stockd::Allocator = stockd::Allocator;
 
 const USAGE: &str = "\
 stockd network bench: every scenario against a raw quinn echo and against stockd, same run.

@@ -25,7 +25,7 @@ use stockd::{Engine, EngineConfig};
 
 // The allocator a stockd server runs with (src/main.rs); memory depends on it.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stockd::Allocator = stockd::Allocator;
 
 extern "C" {
     /// mimalloc's own call (linked in by the `mimalloc` crate): returns free pages to

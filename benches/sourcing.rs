@@ -23,7 +23,7 @@ use stockd::model::{ChannelBuffer, ChannelSpec, Coordinates, LocationFlags, Loca
 use stockd::{Engine, EngineConfig, Timestamp};
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stockd::Allocator = stockd::Allocator;
 
 const CANDIDATES: usize = 1_000;
 const STORES: usize = 10_000;

@@ -31,6 +31,7 @@
 //! The engine is deterministic: time is an argument and there is no I/O, so the
 //! tests, a replayed log and a live server all drive the same code.
 
+mod allocator;
 pub mod client;
 pub mod codec;
 pub mod demo;
@@ -46,6 +47,7 @@ pub mod tls;
 pub mod tools;
 pub mod wal;
 
+pub use allocator::Allocator;
 pub use engine::{Engine, EngineConfig, EngineError, Operation, Outcome};
 pub use model::Timestamp;
 

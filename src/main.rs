@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stockd::Allocator = stockd::Allocator;
 
 #[derive(Parser)]
 #[command(name = "stockd", version, about = "In-memory inventory availability engine")]

@@ -5,9 +5,9 @@
 //! loads into the append-only [`NameList`]. [`SkuInterner::get_many`] hashes a
 //! group of names and prefetches every home slot before probing any, so the
 //! group's cache misses overlap. New names are added one at a time under a mutex:
-//! the name is pushed to the list (its id is the list's length, so ids are dense
-//! and in order), recorded in the journal, and only then inserted into the table,
-//! where readers can find it. When the table would become more than half full it
+//! the name is set in the list (its id is the list's length, so ids are dense
+//! and in order), recorded in the journal, counted in [`SkuInterner::len`], and
+//! only then inserted into the table, where readers can find it. When the table would become more than half full it
 //! is rebuilt at twice the size and published; the old one is kept (a reader may
 //! still be probing it) until the interner is dropped, which bounds the retired
 //! tables to less than the current one. Nothing is ever removed: a snapshot that
@@ -103,10 +103,13 @@ impl SkuInterner {
         }
         let table = self.table_with_room_for(count + 1);
         let id = SkuId(u32::try_from(count).expect("MAX_SKUS fits in u32"));
-        self.names.push(Arc::from(name));
+        self.names.set_next(Arc::from(name));
         if let Some(journal) = journal {
             journal.record(&JournalEntry::SkuInterned { sku: id, name });
         }
+        // Counted once journaled (a snapshot lists `0..len()`), and findable once
+        // counted (whoever finds an id sees `len()` above it).
+        self.names.publish_next();
         table.insert(&key, id);
         Ok(id)
     }
@@ -121,7 +124,7 @@ impl SkuInterner {
         }
         let grown = Table::with_capacity(table.capacity() * 2);
         for index in 0..self.names.len() {
-            let name = self.names.get(index).expect("names below the length are pushed");
+            let name = self.names.get(index).expect("names below the length are set");
             grown.insert(&Key::new(name), SkuId(index as u32));
         }
         let next = current + 1;

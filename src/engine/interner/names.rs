@@ -20,7 +20,7 @@ type Bucket = Box<[OnceLock<Arc<str>>]>;
 
 pub(super) struct NameList {
     buckets: [OnceLock<Bucket>; BUCKETS],
-    /// Names pushed (published with `Release` after the name is set).
+    /// Names published (with `Release`, after each was set).
     len: AtomicUsize,
 }
 
@@ -42,20 +42,27 @@ impl NameList {
         self.len.load(Ordering::Acquire)
     }
 
-    /// The name at `index`, if it was pushed (and this thread can see it).
+    /// The name at `index`, if it was set (and this thread can see it).
     pub(super) fn get(&self, index: usize) -> Option<&Arc<str>> {
         let (bucket, offset) = locate(index);
         self.buckets.get(bucket)?.get()?[offset].get()
     }
 
-    /// Appends `name` at index [`Self::len`]. Only one thread may push at a time
-    /// (the interner's writer lock), which is what makes the index unique.
-    pub(super) fn push(&self, name: Arc<str>) {
+    /// Sets the name at index [`Self::len`], without counting it yet (see
+    /// [`Self::publish_next`]). Only one thread may append at a time (the
+    /// interner's writer lock), which is what makes the index unique.
+    pub(super) fn set_next(&self, name: Arc<str>) {
         let index = self.len.load(Ordering::Relaxed);
         let (bucket, offset) = locate(index);
         let entries =
             self.buckets[bucket].get_or_init(|| (0..FIRST_BUCKET << bucket).map(|_| OnceLock::new()).collect());
-        assert!(entries[offset].set(name).is_ok(), "name list index {index} pushed twice");
+        assert!(entries[offset].set(name).is_ok(), "name list index {index} set twice");
+    }
+
+    /// Counts the name set by [`Self::set_next`] in [`Self::len`].
+    pub(super) fn publish_next(&self) {
+        let index = self.len.load(Ordering::Relaxed);
+        assert!(self.get(index).is_some(), "name {index} is set before it is published");
         self.len.store(index + 1, Ordering::Release);
     }
 }
@@ -80,7 +87,9 @@ mod tests {
     fn pushed_names_read_back_in_order() {
         let list = NameList::default();
         for index in 0..1_000 {
-            list.push(Arc::from(format!("n{index}")));
+            list.set_next(Arc::from(format!("n{index}")));
+            assert_eq!(list.len(), index, "not counted before it is published");
+            list.publish_next();
         }
         assert_eq!(list.len(), 1_000);
         for index in 0..1_000 {

@@ -92,6 +92,7 @@ fn concurrent_interns_and_lookups_agree() {
                             if let Some(id) = id {
                                 assert_eq!(&*interner.name(*id), asked.as_str(), "a found id names its name");
                                 assert_eq!(interner.get(asked), Some(*id), "a name keeps its id");
+                                assert!(interner.len() > id.index(), "a findable id is counted");
                                 seen += 1;
                             }
                         }
@@ -132,5 +133,36 @@ fn concurrent_interns_and_lookups_agree() {
     assert!(ids.iter().all(|id| id.index() < NAMES), "ids are dense");
     for (index, id) in id_of.iter().enumerate() {
         assert_eq!(&*interner.name(id.unwrap()), names[index].as_str());
+    }
+}
+
+/// Records what a reader could see of a new name at the moment it is journaled.
+#[derive(Default)]
+struct Watcher {
+    interner: std::sync::OnceLock<Arc<SkuInterner>>,
+    seen: Mutex<Vec<(u32, usize, Option<SkuId>)>>,
+}
+
+impl Journal for Watcher {
+    fn record(&self, entry: &JournalEntry<'_>) {
+        let JournalEntry::SkuInterned { sku, name } = entry else { panic!("only SKU names are journaled here") };
+        let interner = self.interner.get().expect("set before interning");
+        self.seen.lock().push((sku.0, interner.len(), interner.get(name)));
+    }
+}
+
+#[test]
+fn a_new_id_is_journaled_before_it_is_counted_or_found() {
+    let interner = Arc::new(SkuInterner::default());
+    let watcher = Watcher::default();
+    assert!(watcher.interner.set(interner.clone()).is_ok());
+    for index in 0..100 {
+        interner.intern(&name(index), Some(&watcher)).unwrap();
+        interner.intern(&name(index), Some(&watcher)).unwrap();
+    }
+    let seen = watcher.seen.lock();
+    assert_eq!(seen.len(), 100, "journaled once per new name");
+    for (index, (sku, len, found)) in seen.iter().enumerate() {
+        assert_eq!((*sku as usize, *len, *found), (index, index, None));
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 
 /// Short names (kept in the slot) and long ones (checked against the list).
 fn name(index: usize) -> String {
-    if index % 5 == 0 {
+    if index.is_multiple_of(5) {
         format!("a-sku-name-longer-than-the-inline-bytes-{index}")
     } else {
         format!("SKU-{index}")

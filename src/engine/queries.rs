@@ -155,22 +155,36 @@ impl Engine {
     pub fn availability_many(&self, queries: &[AvailabilityQuery<'_>], out: &mut Vec<Result<u64, EngineError>>) {
         let catalogue = self.catalogue.load();
         let mut lookups = Vec::with_capacity(queries.len().min(PREFETCH_GROUP));
+        let mut names = [""; PREFETCH_GROUP];
+        let mut ids = [None; PREFETCH_GROUP];
         for group in queries.chunks(PREFETCH_GROUP) {
             lookups.clear();
             for query in group {
                 let resolved = self.resolve_scope(&catalogue, query.scope).and_then(|scope| {
-                    let sku = self.sku_for_read(query.sku)?;
-                    Ok(sku.map(|sku| (sku, scope)))
+                    validate_id(IdKind::Sku, query.sku)?;
+                    Ok(scope)
                 });
                 match resolved {
-                    Ok(Some((sku, scope))) => {
-                        lookups.push(Lookup { sku, scope, measure: query.measure, at: out.len() });
+                    Ok(scope) => {
+                        names[lookups.len()] = query.sku;
+                        // The id is filled in below, once the group's names are looked up.
+                        lookups.push(Lookup { sku: SkuId(0), scope, measure: query.measure, at: out.len() });
                         out.push(Ok(0));
                     }
-                    Ok(None) => out.push(Ok(0)),
                     Err(error) => out.push(Err(error)),
                 }
             }
+            let (names, ids) = (&names[..lookups.len()], &mut ids[..lookups.len()]);
+            self.skus.get_many(names, ids);
+            // An unknown SKU counts as 0, which `out` already says.
+            let mut ids = ids.iter();
+            lookups.retain_mut(|lookup| match ids.next().copied().flatten() {
+                Some(sku) => {
+                    lookup.sku = sku;
+                    true
+                }
+                None => false,
+            });
             self.count_many(&catalogue, &lookups, |at, value| out[at] = Ok(value));
         }
     }
@@ -224,10 +238,16 @@ impl Engine {
         let scope = self.resolve_scope(&catalogue, scope)?;
         let mut result = vec![0; skus.len()];
         let mut lookups = Vec::with_capacity(skus.len().min(PREFETCH_GROUP));
+        let mut ids = [None; PREFETCH_GROUP];
         for (first, group) in skus.chunks(PREFETCH_GROUP).enumerate() {
+            for sku in group {
+                validate_id(IdKind::Sku, sku.as_ref())?;
+            }
+            let ids = &mut ids[..group.len()];
+            self.skus.get_many(group, ids);
             lookups.clear();
-            for (offset, sku) in group.iter().enumerate() {
-                if let Some(sku) = self.sku_for_read(sku.as_ref())? {
+            for (offset, id) in ids.iter().enumerate() {
+                if let Some(sku) = *id {
                     lookups.push(Lookup { sku, scope, measure, at: first * PREFETCH_GROUP + offset });
                 }
             }

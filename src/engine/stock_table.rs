@@ -99,7 +99,7 @@ fn prefetch_lines(start: *const u8, bytes: usize) {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn prefetch(address: *const u8) {
+pub(super) fn prefetch(address: *const u8) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: a prefetch is a hint: it never dereferences in the program's sense,
     // never faults (an invalid address is ignored) and SSE is part of x86_64.
@@ -107,7 +107,7 @@ fn prefetch(address: *const u8) {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn prefetch(_address: *const u8) {}
+pub(super) fn prefetch(_address: *const u8) {}
 
 #[cfg(target_arch = "x86_64")]
 fn prefetch_for_write(address: *const u8) {

@@ -54,7 +54,7 @@ environment (defaults in brackets; `cargo test` smoke defaults in braces):
   STOCKD_NET_WARMUP          warm-up seconds per run [min(0.5, SECONDS/4)]
   STOCKD_NET_REPS            repetitions R; throughput is the median of R runs [3] {1}
   STOCKD_NET_DEPTH           query-pipelined depth (requests in flight) [128]
-  STOCKD_NET_BATCH_DEPTH     batch48 depth [16]
+  STOCKD_NET_BATCH_DEPTHS    batch48 depths (batches in flight), comma list [16,32]
   STOCKD_NET_RESERVE_DEPTHS  reserve depths, comma list [16,64]
   STOCKD_NET_LONE            lone round trips per run [20000] {2000}; a run also stops
                              after 5 x SECONDS (at least 1 s)
@@ -120,7 +120,7 @@ struct Settings {
     timing: Timing,
     reps: usize,
     query_depth: usize,
-    batch_depth: usize,
+    batch_depths: Vec<usize>,
     reserve_depths: Vec<usize>,
     lone_count: usize,
     lone_cap: Duration,
@@ -138,6 +138,19 @@ fn env_f64(name: &str) -> Option<f64> {
     match parsed {
         Ok(parsed) if parsed.is_finite() && parsed > 0.0 => Some(parsed),
         _ => panic!("{name}={value:?}: expected a positive number"),
+    }
+}
+
+/// A comma list of depths from `var`, or `default`.
+fn depth_list(var: &str, default: &[usize]) -> Vec<usize> {
+    match std::env::var(var) {
+        Ok(list) => list
+            .split(',')
+            .map(|depth| {
+                depth.trim().parse::<usize>().unwrap_or_else(|_| panic!("{var}: a comma list of numbers")).max(1)
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
     }
 }
 
@@ -184,18 +197,13 @@ impl Settings {
         {
             scenarios.insert(0, Scenario::QueryPipelined);
         }
-        let reserve_depths = std::env::var("STOCKD_NET_RESERVE_DEPTHS")
-            .map(|list| {
-                list.split(',')
-                    .map(|depth| depth.trim().parse().expect("STOCKD_NET_RESERVE_DEPTHS: a comma list of numbers"))
-                    .collect()
-            })
-            .unwrap_or_else(|_| vec![16, 64]);
+        let reserve_depths = depth_list("STOCKD_NET_RESERVE_DEPTHS", &[16, 64]);
+        let batch_depths = depth_list("STOCKD_NET_BATCH_DEPTHS", &[16, 32]);
         Settings {
             timing: Timing { warmup: Duration::from_secs_f64(warmup), measure: Duration::from_secs_f64(seconds) },
             reps: env_usize("STOCKD_NET_REPS").unwrap_or(if smoke { 1 } else { 3 }).max(1),
             query_depth: env_usize("STOCKD_NET_DEPTH").unwrap_or(128).max(1),
-            batch_depth: env_usize("STOCKD_NET_BATCH_DEPTH").unwrap_or(16).max(1),
+            batch_depths,
             reserve_depths,
             lone_count: env_usize("STOCKD_NET_LONE").unwrap_or(if smoke { 2_000 } else { 20_000 }).max(1),
             lone_cap: Duration::from_secs_f64((seconds * 5.0).max(1.0)),
@@ -482,7 +490,7 @@ fn main() {
     let settings = Settings::from_env(&args);
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!(
-        "\nrun: {} build, {}; scenarios {}; {} rep(s) x ({:.2} s warm-up + {:.2} s); depths: query {}, batch {}, \
+        "\nrun: {} build, {}; scenarios {}; {} rep(s) x ({:.2} s warm-up + {:.2} s); depths: query {}, batch {:?}, \
          reserve {:?}; lone {} round trips; {} SKUs x 10 locations",
         build,
         machine(),
@@ -491,7 +499,7 @@ fn main() {
         settings.timing.warmup.as_secs_f64(),
         settings.timing.measure.as_secs_f64(),
         settings.query_depth,
-        settings.batch_depth,
+        settings.batch_depths,
         settings.reserve_depths,
         settings.lone_count,
         settings.skus
@@ -528,20 +536,22 @@ async fn run_all(settings: &Settings) -> Vec<(Row, Row)> {
         let client = server.client(READ_TOKEN).await;
         for scenario in queries.into_iter().filter(|scenario| settings.wants(*scenario)) {
             eprintln!("{}:", scenario.name());
-            let pattern = match scenario {
-                Scenario::QueryPipelined => Pattern::Closed(settings.query_depth),
-                Scenario::Batch48 => Pattern::Closed(settings.batch_depth),
-                Scenario::Lone => Pattern::Lone,
+            let patterns = match scenario {
+                Scenario::QueryPipelined => vec![Pattern::Closed(settings.query_depth)],
+                Scenario::Batch48 => settings.batch_depths.iter().map(|&depth| Pattern::Closed(depth)).collect(),
+                Scenario::Lone => vec![Pattern::Lone],
                 _ => {
                     let peak = pairs
                         .iter()
                         .find(|(_, stockd): &&(Row, Row)| stockd.scenario == Scenario::QueryPipelined)
                         .map(|(_, stockd)| stockd.rate());
                     let rate = settings.half_rate.or(peak.map(|peak| peak / 2.0)).expect("a half-load rate");
-                    Pattern::Open(rate)
+                    vec![Pattern::Open(rate)]
                 }
             };
-            pairs.push(query_scenario(scenario, pattern, settings, &echo, &client, durability).await);
+            for pattern in patterns {
+                pairs.push(query_scenario(scenario, pattern, settings, &echo, &client, durability).await);
+            }
         }
         client.close().await;
         drive::arm_watchdog("shutdown of the query server", settings.run_limit());

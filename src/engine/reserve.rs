@@ -183,11 +183,11 @@ impl Engine {
             }
             requested.push(RequestedLine { sku, location, quantity: line.quantity });
             match catalogue.kit(sku) {
-                None => add_inline_component(&mut component_lines, sku, location, i64::from(line.quantity))?,
+                None => add_component(&mut component_lines, sku, location, i64::from(line.quantity))?,
                 Some(kit) => {
                     for component in &kit.components {
                         let units = i64::from(line.quantity) * i64::from(component.quantity);
-                        add_inline_component(&mut component_lines, component.sku, location, units)?;
+                        add_component(&mut component_lines, component.sku, location, units)?;
                     }
                 }
             }
@@ -392,28 +392,14 @@ fn same_request(existing: &Reservation, requested: &[RequestedLine], promise_by:
     before == now && existing.promise_by == promise_by
 }
 
-/// Adds units of a component SKU to the expanded lines, merging a repeat.
-pub(super) fn add_component(
-    lines: &mut Vec<(SkuId, LocationId, u32)>,
-    sku: SkuId,
-    location: LocationId,
-    units: i64,
-) -> Result<(), EngineError> {
-    if let Some(new_line) = merge_component(lines, sku, location, units)? {
-        lines.push(new_line);
-    }
-    Ok(())
-}
-
-/// [`add_component`] for the inline list of a plain reserve.
-fn add_inline_component(
-    lines: &mut ComponentLines,
-    sku: SkuId,
-    location: LocationId,
-    units: i64,
-) -> Result<(), EngineError> {
-    if let Some(new_line) = merge_component(lines, sku, location, units)? {
-        lines.push(new_line);
+/// Adds units of a component SKU to the expanded lines (a `Vec`, or the inline list
+/// of a plain reserve), merging a repeat.
+pub(super) fn add_component<L>(lines: &mut L, sku: SkuId, location: LocationId, units: i64) -> Result<(), EngineError>
+where
+    L: AsMut<[(SkuId, LocationId, u32)]> + Extend<(SkuId, LocationId, u32)>,
+{
+    if let Some(new_line) = merge_component(lines.as_mut(), sku, location, units)? {
+        lines.extend([new_line]);
     }
     Ok(())
 }

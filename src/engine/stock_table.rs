@@ -264,28 +264,34 @@ impl ShardGuards<'_> {
         .collect()
     }
 
-    fn shard_ref(&self, shard_index: usize) -> &StockShard {
-        if let Some((index, guard)) = &self.single {
+    /// Where the guard of `shard_index` is: `None` for the single guard, else its
+    /// place in the sorted list. Panics if the caller did not lock that shard.
+    fn place_of(&self, shard_index: usize) -> Option<usize> {
+        if let Some((index, _)) = &self.single {
             assert_eq!(*index, shard_index, "the caller locked every shard it touches");
-            return guard;
+            return None;
         }
         let at = self
             .guards
             .binary_search_by_key(&shard_index, |(index, _)| *index)
             .expect("the caller locked every shard it touches");
-        &self.guards[at].1
+        Some(at)
+    }
+
+    fn shard_ref(&self, shard_index: usize) -> &StockShard {
+        match (self.place_of(shard_index), &self.single) {
+            (Some(at), _) => &self.guards[at].1,
+            (None, Some((_, guard))) => guard,
+            (None, None) => unreachable!("no single guard has no place"),
+        }
     }
 
     pub fn shard(&mut self, shard_index: usize) -> &mut StockShard {
-        if let Some((index, guard)) = &mut self.single {
-            assert_eq!(*index, shard_index, "the caller locked every shard it touches");
-            return guard;
+        match (self.place_of(shard_index), &mut self.single) {
+            (Some(at), _) => &mut self.guards[at].1,
+            (None, Some((_, guard))) => guard,
+            (None, None) => unreachable!("no single guard has no place"),
         }
-        let at = self
-            .guards
-            .binary_search_by_key(&shard_index, |(index, _)| *index)
-            .expect("the caller locked every shard it touches");
-        &mut self.guards[at].1
     }
 }
 

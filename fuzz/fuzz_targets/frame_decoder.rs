@@ -1,13 +1,16 @@
 //! Arbitrary bytes into the wire protocol's frame decoder and message decoders.
 //!
 //! Checks, for every input: nothing panics, aborts or allocates without bound; every
-//! failure is a typed `FrameError`; a payload that decodes re-encodes to bytes that
-//! decode to the same encoding; the decoder never hands out a payload above its limit
-//! and never buffers more than one frame plus the last push.
+//! failure is a typed `FrameError`; the server's hand-written decoders
+//! (`protocol::hot`) accept only what the ordinary decoder reads the same way; a
+//! payload that decodes re-encodes to bytes that decode to the same encoding; the
+//! decoder never hands out a payload above its limit and never buffers more than one
+//! frame plus the last push.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stockd::codec;
+use stockd::protocol::hot::{decode_hot, decode_reserve_request};
 use stockd::protocol::{decode_request_frame, decode_response_frame, FrameDecoder, FrameError};
 
 const LIMIT: u32 = 4096;
@@ -44,6 +47,14 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn check_payload(payload: &[u8]) {
+    // The server's fast paths accept only what the ordinary decoder reads the same way.
+    if let Some(fast) = decode_reserve_request(payload) {
+        assert_eq!(decode_request_frame(payload).ok(), Some(fast));
+    }
+    if let Some(hot) = decode_hot(payload) {
+        let ordinary = decode_request_frame(payload).expect("a hot request decodes the ordinary way");
+        assert_eq!(ordinary.request_id, hot.request_id);
+    }
     match decode_request_frame(payload) {
         Ok(frame) => {
             // Compared as bytes: a decoded f64 may be NaN, which is not equal to itself.

@@ -5,6 +5,8 @@
 //! - [`writer`]: [`Wal`], the group-commit writer: appenders copy framed records into
 //!   one shared buffer; one thread writes the whole buffer with one `write` and one
 //!   `fdatasync`, then wakes every caller whose record became durable.
+//! - `preallocate`: the thread that zero-fills a segment ahead of the writer, so that
+//!   its writes are overwrites (a cheaper `fdatasync`).
 //! - [`record`]: the payload of a record (fixed little-endian after-images).
 //! - [`reader`]: reading segments back, with torn-tail truncation and refusal of
 //!   any other damage.

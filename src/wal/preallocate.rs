@@ -166,10 +166,8 @@ fn run(shared: &Shared) {
         let mut space = shared.space.lock();
         space.zeroing_to = 0;
         match result {
-            // The writer may have switched segments meanwhile: the step then only
-            // grew the old one, which readers accept (zeros after its records).
-            Ok(()) if Arc::ptr_eq(&space.file, &file) => space.zeroed = space.zeroed.max(to),
-            Ok(()) => {}
+            // Still the same segment: `switch_to` waits for a step in progress.
+            Ok(()) => space.zeroed = space.zeroed.max(to),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "could not zero-fill the log ahead; appending instead");
                 space.failed = true;

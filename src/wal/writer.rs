@@ -2,7 +2,7 @@
 //!
 //! Appenders (engine threads, holding the locks of the change they record) take a
 //! short mutex, get the next LSN, and copy their framed record into a shared
-//! buffer. Two threads do the I/O:
+//! buffer. Two threads write the records:
 //! - the **writer** swaps the buffer out and writes it with one `write`, again and
 //!   again (under `interval` pausing 0.2 ms after each write so that records gather),
 //!   so records reach the OS at most about 0.2 ms after they are appended;
@@ -14,9 +14,12 @@
 //!   appender's wake-up of the writer) instead of two, and callers waiting for
 //!   durability are woken once per fsync, never by a write.
 //!
+//! - a third thread (`preallocate.rs`) writes zeros ahead of the writer, into space no
+//!   record has reached, so that the writer's writes are overwrites.
+//!
 //! Because the LSN is taken under the same locks as the change, two changes to the
-//! same position are logged in the order they were made. Nothing but these two
-//! threads writes or syncs a segment.
+//! same position are logged in the order they were made. Nothing but these threads
+//! writes or syncs a segment.
 
 use super::format::{append_record, segment_file_name, segment_header, SEGMENT_HEADER_BYTES};
 use super::preallocate::{self, Preallocator};
